@@ -1,0 +1,11 @@
+//! Provider adapters behind `gateway_core::CrmAdapter` (Bird now; Karia and iClosed later, as
+//! sibling modules under `providers/`) and the registry that checks credential settings and
+//! secrets, builds one adapter per credential and caches it until the credential changes.
+
+mod providers;
+mod registry;
+
+pub use providers::bird::{BirdAdapter, BirdSettings};
+pub use registry::{
+    available_providers, base_url, declaration, validate_secret, validate_settings, Registry,
+};

@@ -1,0 +1,353 @@
+//! Provider lookup, credential checks without network, and the per-credential adapter cache.
+//! Knows providers only through `providers::provider`, the one `match ProviderKind`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use chrono::{DateTime, Utc};
+use gateway_core::{
+    AdapterError, CredentialId, CrmAdapter, ErrorKind, FieldError, ProviderDeclaration,
+    ProviderKind,
+};
+use gateway_transport::Transport;
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+
+use crate::providers::provider;
+
+/// Longest secret accepted; provider keys are far shorter, and a huge value is a paste error.
+const SECRET_MAX_CHARS: usize = 4096;
+
+/// The declaration of a provider, or `None` while its adapter is not built.
+pub fn declaration(provider_kind: ProviderKind) -> Option<&'static ProviderDeclaration> {
+    provider(provider_kind).map(|p| p.declaration())
+}
+
+/// Providers credentials can be created for, in `ProviderKind::ALL` order.
+pub fn available_providers() -> Vec<ProviderKind> {
+    ProviderKind::ALL
+        .into_iter()
+        .filter(|p| provider(*p).is_some())
+        .collect()
+}
+
+fn not_available(provider_kind: ProviderKind) -> FieldError {
+    FieldError::new(
+        "/provider",
+        "not_available",
+        format!("the {provider_kind} adapter is not available yet"),
+    )
+}
+
+/// Checks a credential's `settings` (shape only, no network). Errors point at
+/// `/settings/<key>`; a provider not built yet is one error at `/provider`. A missing or
+/// `null` settings object counts as `{}`.
+pub fn validate_settings(
+    provider_kind: ProviderKind,
+    settings: &Value,
+) -> Result<Value, Vec<FieldError>> {
+    let p = provider(provider_kind).ok_or_else(|| vec![not_available(provider_kind)])?;
+    let empty = Map::new();
+    let map = match settings {
+        Value::Object(m) => m,
+        Value::Null => &empty,
+        _ => {
+            return Err(vec![FieldError::new(
+                "/settings",
+                "invalid_type",
+                "settings must be an object",
+            )])
+        }
+    };
+    p.validate_settings(map)
+}
+
+/// Checks a secret's shape: non-empty, at most 4096 characters, no whitespace or control
+/// characters (a pasted key with a trailing newline fails here, not at the provider), then
+/// the provider's own rules. Messages never quote the secret.
+pub fn validate_secret(provider_kind: ProviderKind, secret: &str) -> Result<(), FieldError> {
+    let p = provider(provider_kind).ok_or_else(|| not_available(provider_kind))?;
+    if secret.is_empty() {
+        return Err(FieldError::new(
+            "/secret",
+            "required",
+            "secret must not be empty",
+        ));
+    }
+    let len = secret.chars().count();
+    if len > SECRET_MAX_CHARS {
+        return Err(FieldError::new(
+            "/secret",
+            "too_long",
+            format!("secret must be at most {SECRET_MAX_CHARS} characters, got {len}"),
+        ));
+    }
+    if secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(FieldError::new(
+            "/secret",
+            "invalid",
+            "secret must not contain spaces, line breaks or control characters",
+        ));
+    }
+    p.validate_secret(secret)
+}
+
+/// `settings.baseUrl`, or the provider's default when unset (empty for a provider not built).
+pub fn base_url(provider_kind: ProviderKind, settings: &Value) -> String {
+    match settings.get("baseUrl").and_then(Value::as_str) {
+        Some(url) => url.to_owned(),
+        None => declaration(provider_kind)
+            .map(|d| d.default_base_url.clone())
+            .unwrap_or_default(),
+    }
+}
+
+struct Cached {
+    version: DateTime<Utc>,
+    adapter: Arc<dyn CrmAdapter>,
+}
+
+struct Inner {
+    transport: Transport,
+    cache: RwLock<HashMap<CredentialId, Cached>>,
+}
+
+/// Builds adapters with the shared transport and caches one per credential, keyed by the
+/// credential's `updated_at`, so a rotated secret or changed settings is never served from a
+/// stale adapter. Cheap to clone; shareable across tasks.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cached = self.inner.cache.read().map_or(0, |c| c.len());
+        f.debug_struct("Registry")
+            .field("cached", &cached)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// A registry whose adapters all use `transport`.
+    pub fn new(transport: Transport) -> Registry {
+        Registry {
+            inner: Arc::new(Inner {
+                transport,
+                cache: RwLock::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The cached adapter for `credential` if it was built for this `version` (the
+    /// credential's `updated_at`).
+    pub fn cached(
+        &self,
+        credential: &CredentialId,
+        version: DateTime<Utc>,
+    ) -> Option<Arc<dyn CrmAdapter>> {
+        // A panic while holding the lock cannot leave a half-written entry (inserts are one
+        // call), so a poisoned lock is still safe to read.
+        let cache = self
+            .inner
+            .cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        cache
+            .get(credential)
+            .filter(|c| c.version == version)
+            .map(|c| c.adapter.clone())
+    }
+
+    /// A new adapter for a credential's provider, settings and decrypted secret. Settings
+    /// that fail validation or a base URL the deployment forbids → `Misconfigured`; a
+    /// provider not built yet → `Unsupported`.
+    pub fn build(
+        &self,
+        provider_kind: ProviderKind,
+        settings: &Value,
+        secret: SecretString,
+    ) -> Result<Arc<dyn CrmAdapter>, AdapterError> {
+        let p = provider(provider_kind).ok_or_else(|| {
+            AdapterError::new(
+                ErrorKind::Unsupported,
+                provider_kind,
+                format!("the {provider_kind} adapter is not available yet"),
+            )
+        })?;
+        p.build(&self.inner.transport, settings, secret)
+    }
+
+    /// Caches `adapter` for `credential` at `version`, replacing any older entry.
+    pub fn insert(
+        &self,
+        credential: &CredentialId,
+        version: DateTime<Utc>,
+        adapter: Arc<dyn CrmAdapter>,
+    ) {
+        let mut cache = self
+            .inner
+            .cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        cache.insert(credential.clone(), Cached { version, adapter });
+    }
+
+    /// Drops the cached adapter (credential deleted or changed).
+    pub fn evict(&self, credential: &CredentialId) {
+        let mut cache = self
+            .inner
+            .cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        cache.remove(credential);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gateway_transport::TransportConfig;
+    use serde_json::json;
+
+    const WS: &str = "2d7d5b6e-0000-4000-8000-000000000001";
+
+    fn registry() -> Registry {
+        Registry::new(Transport::new(&TransportConfig::default()).expect("transport"))
+    }
+
+    #[test]
+    fn only_built_providers_are_available() {
+        assert_eq!(available_providers(), vec![ProviderKind::Bird]);
+        assert!(declaration(ProviderKind::Bird).is_some());
+        assert!(declaration(ProviderKind::Karia).is_none());
+        let errs = validate_settings(ProviderKind::Iclosed, &json!({})).expect_err("not built");
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].pointer, "/provider");
+        assert_eq!(
+            validate_secret(ProviderKind::Karia, "k")
+                .expect_err("not built")
+                .pointer,
+            "/provider"
+        );
+    }
+
+    #[test]
+    fn settings_must_be_an_object() {
+        let errs = validate_settings(ProviderKind::Bird, &json!([1])).expect_err("array");
+        assert_eq!(errs[0].pointer, "/settings");
+        let errs =
+            validate_settings(ProviderKind::Bird, &Value::Null).expect_err("missing workspace");
+        assert_eq!(errs[0].pointer, "/settings/workspaceId");
+        assert!(validate_settings(ProviderKind::Bird, &json!({"workspaceId": WS})).is_ok());
+    }
+
+    #[test]
+    fn secret_shape() {
+        assert!(validate_secret(ProviderKind::Bird, "bird-sandbox-key").is_ok());
+        for (secret, code) in [
+            ("", "required"),
+            ("a b", "invalid"),
+            ("key\n", "invalid"),
+            ("k\u{7}", "invalid"),
+        ] {
+            let err = validate_secret(ProviderKind::Bird, secret).expect_err(secret);
+            assert_eq!((err.pointer.as_str(), err.code.as_str()), ("/secret", code));
+        }
+        let long = "k".repeat(4097);
+        assert_eq!(
+            validate_secret(ProviderKind::Bird, &long)
+                .expect_err("long")
+                .code,
+            "too_long"
+        );
+        assert!(validate_secret(ProviderKind::Bird, &"k".repeat(4096)).is_ok());
+        assert_eq!(
+            validate_secret(ProviderKind::Bird, "kéy")
+                .expect_err("non-ascii")
+                .code,
+            "format"
+        );
+    }
+
+    #[test]
+    fn base_url_defaults() {
+        assert_eq!(
+            base_url(ProviderKind::Bird, &json!({"workspaceId": WS})),
+            "https://api.bird.com"
+        );
+        assert_eq!(
+            base_url(ProviderKind::Bird, &json!({"baseUrl": "http://x/bird"})),
+            "http://x/bird"
+        );
+        assert_eq!(base_url(ProviderKind::Karia, &json!({})), "");
+    }
+
+    #[test]
+    fn cache_is_keyed_by_version() {
+        let reg = registry();
+        let cred = CredentialId::generate();
+        let v1 = Utc::now();
+        let v2 = v1 + chrono::Duration::seconds(1);
+        let adapter = reg
+            .build(
+                ProviderKind::Bird,
+                &json!({"workspaceId": WS}),
+                SecretString::from("k"),
+            )
+            .expect("build");
+        assert!(reg.cached(&cred, v1).is_none());
+        reg.insert(&cred, v1, adapter);
+        assert!(reg.cached(&cred, v1).is_some());
+        assert!(
+            reg.cached(&cred, v2).is_none(),
+            "a changed credential is not served from cache"
+        );
+        reg.evict(&cred);
+        assert!(reg.cached(&cred, v1).is_none());
+        assert!(format!("{reg:?}").contains("cached"));
+    }
+
+    #[test]
+    fn build_refuses_what_the_deployment_forbids() {
+        let reg = registry();
+        let err = reg
+            .build(
+                ProviderKind::Bird,
+                &json!({"workspaceId": WS, "baseUrl": "http://127.0.0.1:9/bird"}),
+                SecretString::from("k"),
+            )
+            .err()
+            .expect("private");
+        assert_eq!(err.kind, ErrorKind::Misconfigured);
+        assert_eq!(err.fields[0].pointer, "/settings/baseUrl");
+        let err = reg
+            .build(ProviderKind::Bird, &json!({}), SecretString::from("k"))
+            .err()
+            .expect("no workspace");
+        assert_eq!(err.kind, ErrorKind::Misconfigured);
+        let err = reg
+            .build(ProviderKind::Karia, &json!({}), SecretString::from("k"))
+            .err()
+            .expect("not built");
+        assert_eq!(err.kind, ErrorKind::Unsupported);
+        let err = reg
+            .build(
+                ProviderKind::Bird,
+                &json!({"workspaceId": WS}),
+                SecretString::from("kéy"),
+            )
+            .err()
+            .expect("non-ascii");
+        assert_eq!(err.kind, ErrorKind::CredentialRejected);
+        assert!(!err.to_string().contains("kéy"));
+    }
+
+    #[test]
+    fn registry_is_send_sync_and_clone() {
+        fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+        assert_traits::<Registry>();
+    }
+}

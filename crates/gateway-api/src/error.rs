@@ -1,0 +1,346 @@
+//! `ApiError`: the only error type handlers return, rendered once as RFC 9457
+//! `application/problem+json` with the contract's fields (CONTRACT §6).
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use gateway_core::{AdapterError, ErrorKind, FieldError};
+use gateway_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Where a failure came from, so callers know whom to blame and what to fix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The gateway itself refused or failed.
+    Gateway,
+    /// The CRM answered with an error.
+    Provider,
+    /// The stored credential is refused or points at the wrong place.
+    Credential,
+}
+
+/// One item of a problem's `errors` list: a body field (`pointer`) or a query parameter
+/// (`parameter`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ProblemItem {
+    /// JSON pointer into the request body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// Name of the query parameter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    /// Machine-readable code.
+    pub code: String,
+    /// A sentence for humans.
+    pub message: String,
+}
+
+impl ProblemItem {
+    /// An item about a query parameter.
+    pub fn parameter(name: &str, code: &str, message: impl Into<String>) -> Self {
+        Self { pointer: None, parameter: Some(name.to_owned()), code: code.to_owned(), message: message.into() }
+    }
+}
+
+impl From<FieldError> for ProblemItem {
+    fn from(e: FieldError) -> Self {
+        Self { pointer: Some(e.pointer), parameter: None, code: e.code, message: e.message }
+    }
+}
+
+/// The RFC 9457 body.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    /// `/problems/<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// What happened this time.
+    pub detail: String,
+    /// Machine-readable code.
+    pub code: String,
+    /// Who failed.
+    pub source: Source,
+    /// Field- or parameter-level detail.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemItem>,
+    /// Whether the same request may succeed later.
+    pub retryable: bool,
+    /// The provider's HTTP status, when a provider answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_status: Option<u16>,
+    /// The provider's own error code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_code: Option<String>,
+    /// The request id, also in the `x-request-id` header and the logs.
+    pub request_id: String,
+    /// Present on multi-step writes: what exists remotely despite the failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_id: Option<String>,
+}
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed JSON, wrong types, bad query parameters.
+    #[error("bad request: {message}")]
+    BadRequest {
+        /// Summary.
+        message: String,
+        /// Detail.
+        errors: Vec<ProblemItem>,
+    },
+    /// Missing or bad API key.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// Unknown, or another tenant's, resource. Both look the same on purpose.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The gateway's own validation refused the input; nothing was sent anywhere.
+    #[error("validation failed")]
+    Validation {
+        /// Summary.
+        message: String,
+        /// Every problem found.
+        errors: Vec<ProblemItem>,
+    },
+    /// Body over the configured limit.
+    #[error("payload too large")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The contact exists in the index but was deleted in the provider.
+    #[error("contact was deleted in the provider")]
+    RemoteDeleted,
+    /// A provider call failed.
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+    /// The database is not reachable (readiness).
+    #[error("not ready: {0}")]
+    NotReady(String),
+    /// Our own fault; details only in logs.
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound("resource"),
+            other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl ApiError {
+    /// A 422 with one field error.
+    pub fn invalid(pointer: &str, code: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ApiError::Validation {
+            message: message.clone(),
+            errors: vec![ProblemItem { pointer: Some(pointer.to_owned()), parameter: None, code: code.to_owned(), message }],
+        }
+    }
+
+    /// A 422 from field errors.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let message = match errors.as_slice() {
+            [one] => format!("{}: {}", one.pointer, one.message),
+            many => format!("{} fields failed validation", many.len()),
+        };
+        ApiError::Validation { message, errors: errors.into_iter().map(Into::into).collect() }
+    }
+
+    /// A 400 about one query parameter.
+    pub fn bad_parameter(name: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ApiError::BadRequest {
+            message: format!("query parameter {name}: {message}"),
+            errors: vec![ProblemItem::parameter(name, "invalid_parameter", message)],
+        }
+    }
+
+    /// Builds the problem body and status (no logging, no headers).
+    pub fn problem(&self, request_id: String) -> (StatusCode, Problem, Option<Duration>) {
+        let mut retry_after = None;
+        let (status, code, title, detail, source, errors, retryable, provider_status, provider_code) = match self {
+            ApiError::BadRequest { message, errors } => (
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "The request could not be read",
+                message.clone(),
+                Source::Gateway,
+                errors.clone(),
+                false,
+                None,
+                None,
+            ),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Missing or invalid API key",
+                "send Authorization: Bearer <apiKey>".to_owned(),
+                Source::Gateway,
+                vec![],
+                false,
+                None,
+                None,
+            ),
+            ApiError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "Not found",
+                format!("{what} not found"),
+                Source::Gateway,
+                vec![],
+                false,
+                None,
+                None,
+            ),
+            ApiError::Validation { message, errors } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "The input breaks a rule; nothing was sent to the provider",
+                message.clone(),
+                Source::Gateway,
+                errors.clone(),
+                false,
+                None,
+                None,
+            ),
+            ApiError::PayloadTooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Request body too large",
+                format!("the body exceeds the limit of {limit} bytes"),
+                Source::Gateway,
+                vec![],
+                false,
+                None,
+                None,
+            ),
+            ApiError::RemoteDeleted => (
+                StatusCode::NOT_FOUND,
+                "remote_deleted",
+                "Contact deleted in the provider",
+                "the contact was deleted in the provider; GET it to see what the index knows".to_owned(),
+                Source::Provider,
+                vec![],
+                false,
+                None,
+                None,
+            ),
+            ApiError::NotReady(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "Not ready",
+                why.clone(),
+                Source::Gateway,
+                vec![],
+                true,
+                None,
+                None,
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Internal error",
+                "an internal error occurred; quote the requestId when reporting it".to_owned(),
+                Source::Gateway,
+                vec![],
+                false,
+                None,
+                None,
+            ),
+            ApiError::Adapter(e) => {
+                let (status, source, title) = match e.kind {
+                    ErrorKind::InvalidInput => (StatusCode::UNPROCESSABLE_ENTITY, Source::Provider, "The provider rejected the input"),
+                    ErrorKind::Conflict => (StatusCode::UNPROCESSABLE_ENTITY, Source::Provider, "The provider reported a conflicting record"),
+                    ErrorKind::NotFound => (StatusCode::NOT_FOUND, Source::Provider, "Not found at the provider"),
+                    ErrorKind::CredentialRejected => (StatusCode::BAD_GATEWAY, Source::Credential, "The provider refused the credential"),
+                    ErrorKind::Misconfigured => (StatusCode::BAD_GATEWAY, Source::Credential, "The credential's settings do not reach the provider account"),
+                    ErrorKind::RateLimited => {
+                        retry_after = Some(e.retry_after.unwrap_or(Duration::from_secs(1)));
+                        (StatusCode::TOO_MANY_REQUESTS, Source::Provider, "The provider is rate limiting this credential")
+                    }
+                    ErrorKind::Unavailable => (StatusCode::BAD_GATEWAY, Source::Provider, "The provider failed"),
+                    ErrorKind::Mapping => (StatusCode::BAD_GATEWAY, Source::Provider, "The provider's answer could not be read"),
+                    ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, Source::Provider, "The provider did not answer in time"),
+                    ErrorKind::Unsupported => (StatusCode::NOT_IMPLEMENTED, Source::Gateway, "The provider does not support this operation"),
+                };
+                (
+                    status,
+                    e.kind.as_str(),
+                    title,
+                    e.message.clone(),
+                    source,
+                    e.fields.iter().cloned().map(Into::into).collect(),
+                    e.is_retryable(),
+                    e.provider_status,
+                    e.provider_code.clone(),
+                )
+            }
+        };
+        let problem = Problem {
+            type_: format!("/problems/{code}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+            code: code.to_owned(),
+            source,
+            errors,
+            retryable,
+            provider_status,
+            provider_code,
+            request_id,
+            remote_id: None,
+        };
+        (status, problem, retry_after)
+    }
+}
+
+/// Renders a problem with the right content type and headers.
+pub fn problem_response(status: StatusCode, problem: &Problem, retry_after: Option<Duration>) -> Response {
+    let body = serde_json::to_vec(problem).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = (status, body).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    if let Some(wait) = retry_after {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+            headers.insert(header::RETRY_AFTER, v);
+        }
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    resp
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let request_id = gateway_transport::current_request_id().unwrap_or_default();
+        let (status, problem, retry_after) = self.problem(request_id);
+        // Caller mistakes are routine; provider faults deserve attention; our own faults are
+        // bugs and get the whole cause chain (never shown to the caller).
+        match &self {
+            ApiError::Internal(e) => tracing::error!(error = ?e, code = %problem.code, "internal error"),
+            ApiError::Adapter(e) if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS => {
+                tracing::warn!(provider = %e.provider, kind = %e.kind, provider_status = ?e.provider_status, detail = %e.message, "provider call failed")
+            }
+            _ => tracing::debug!(status = status.as_u16(), code = %problem.code, detail = %problem.detail, "request refused"),
+        }
+        problem_response(status, &problem, retry_after)
+    }
+}
+
+/// Shorthand for handler results.
+pub type ApiResult<T> = Result<T, ApiError>;

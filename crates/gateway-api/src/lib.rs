@@ -1,0 +1,83 @@
+//! The crm-gateway HTTP API: routes for tenants, credentials, contacts and providers, bearer
+//! auth, request ids, body limits and problem+json errors.
+
+pub mod cursor;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod pagination;
+pub mod routes;
+pub mod service;
+pub mod state;
+
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument;
+
+pub use error::{ApiError, Problem};
+pub use state::{ApiConfig, AppState};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole API, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config().max_body_bytes;
+    Router::new()
+        .merge(routes::health::router())
+        .merge(routes::admin::router())
+        .merge(routes::credentials::router())
+        .merge(routes::contacts::router())
+        .merge(routes::providers::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("route")
+}
+
+async fn method_not_allowed() -> Response {
+    let request_id = gateway_transport::current_request_id().unwrap_or_default();
+    let (_, mut problem, _) = ApiError::NotFound("route").problem(request_id);
+    problem.status = 405;
+    problem.code = "method_not_allowed".into();
+    problem.type_ = "/problems/method_not_allowed".into();
+    problem.title = "Method not allowed".into();
+    problem.detail = "this route does not accept that method".into();
+    error::problem_response(StatusCode::METHOD_NOT_ALLOWED, &problem, None)
+}
+
+/// Accepts a caller's `x-request-id` when it is sane, or makes one; the id scopes the logs,
+/// travels to the provider (via the transport's task-local) and comes back in the response.
+async fn request_context(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let method = req.method().clone();
+    // The matched route, not the raw path: ids in paths are fine, but query strings are not logged.
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+    let span = tracing::info_span!("request", request_id = %id, %method, route = %route);
+    let started = Instant::now();
+    let mut response = gateway_transport::with_request_id(id.clone(), next.run(req)).instrument(span.clone()).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    span.in_scope(|| {
+        tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request finished");
+    });
+    response
+}

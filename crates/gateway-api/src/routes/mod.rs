@@ -1,0 +1,7 @@
+//! One module per resource, each exposing `router()`.
+
+pub mod admin;
+pub mod contacts;
+pub mod credentials;
+pub mod health;
+pub mod providers;

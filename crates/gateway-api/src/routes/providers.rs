@@ -1,0 +1,40 @@
+//! `/providers`: each provider's operations, field support and limits: the very declarations
+//! the adapters enforce.
+
+use axum::extract::Path;
+use axum::routing::get;
+use axum::{Json, Router};
+use gateway_core::{ProviderDeclaration, ProviderKind};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::state::AppState;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/providers", get(list_providers)).route("/providers/{provider}", get(get_provider))
+}
+
+/// Every available provider.
+#[derive(Serialize, ToSchema)]
+pub struct ProviderList {
+    /// Declarations.
+    #[schema(value_type = Vec<Object>)]
+    pub providers: Vec<ProviderDeclaration>,
+}
+
+/// Lists providers.
+#[utoipa::path(get, path = "/providers", tag = "providers", responses((status = 200, body = ProviderList)))]
+pub async fn list_providers() -> Json<ProviderList> {
+    let providers = gateway_adapters::available_providers().into_iter().filter_map(gateway_adapters::declaration).cloned().collect();
+    Json(ProviderList { providers })
+}
+
+/// One provider's declaration.
+#[utoipa::path(get, path = "/providers/{provider}", tag = "providers", params(("provider" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+pub async fn get_provider(Path(provider): Path<String>) -> ApiResult<Json<ProviderDeclaration>> {
+    let kind: ProviderKind = provider.parse().map_err(|_| ApiError::NotFound("provider"))?;
+    gateway_adapters::declaration(kind).cloned().map(Json).ok_or(ApiError::NotFound("provider"))
+}

@@ -1,0 +1,74 @@
+//! Shared state of the API: the store, the adapter registry and the API's own settings.
+
+use std::sync::Arc;
+
+use gateway_adapters::Registry;
+use gateway_store::Store;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Settings owned by the API layer (`[api]` in `config/default.toml`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Page size when a list call names none.
+    pub default_page_size: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self { max_body_bytes: 1024 * 1024, default_page_size: 50 }
+    }
+}
+
+struct Inner {
+    store: Store,
+    registry: Registry,
+    config: ApiConfig,
+    allow_private_base_urls: bool,
+    admin_token: Option<SecretString>,
+}
+
+/// Cheap to clone; one per process.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(
+        store: Store,
+        registry: Registry,
+        config: ApiConfig,
+        allow_private_base_urls: bool,
+        admin_token: Option<SecretString>,
+    ) -> Self {
+        Self(Arc::new(Inner { store, registry, config, allow_private_base_urls, admin_token }))
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// Adapters by credential.
+    pub fn registry(&self) -> &Registry {
+        &self.0.registry
+    }
+
+    /// API settings.
+    pub fn config(&self) -> &ApiConfig {
+        &self.0.config
+    }
+
+    /// Whether credentials may point at loopback and private addresses.
+    pub fn allow_private_base_urls(&self) -> bool {
+        self.0.allow_private_base_urls
+    }
+
+    /// The admin bearer token, when the admin API is on.
+    pub fn admin_token(&self) -> Option<&SecretString> {
+        self.0.admin_token.as_ref()
+    }
+}

@@ -1,0 +1,173 @@
+//! `AdapterError`: what went wrong talking to a provider, classified once so the API, the
+//! reconciler and retries can all act on the same kind.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::ids::ProviderKind;
+
+/// One field-level problem, located by a JSON pointer into the client's request body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FieldError {
+    /// e.g. `/lastName`, `/emailAddresses/0/emailAddress`.
+    pub pointer: String,
+    /// `required`, `too_long`, `pattern`, `enum`, `not_supported`, `invalid`, …
+    pub code: String,
+    /// A sentence for humans.
+    pub message: String,
+}
+
+impl FieldError {
+    /// Builds a field error.
+    pub fn new(pointer: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+        Self { pointer: pointer.into(), code: code.to_owned(), message: message.into() }
+    }
+}
+
+/// How a provider call failed. Exhaustive on purpose: a new kind must be placed in every
+/// `match` that turns errors into statuses, health states and retry decisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The provider rejected the input (its 400/422).
+    InvalidInput,
+    /// The provider refused because of a conflicting record (Bird 409 duplicate identifier).
+    Conflict,
+    /// The record (or the account path) does not exist at the provider.
+    NotFound,
+    /// The provider refused the credential (its 401/403).
+    CredentialRejected,
+    /// The credential's settings point at something the key cannot reach.
+    Misconfigured,
+    /// The provider answered 429.
+    RateLimited,
+    /// 5xx, connection refused or reset.
+    Unavailable,
+    /// A 2xx whose body the adapter could not read.
+    Mapping,
+    /// No answer in time.
+    Timeout,
+    /// The provider has no such operation.
+    Unsupported,
+}
+
+impl ErrorKind {
+    /// Whether the same call may succeed if tried again later.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorKind::RateLimited | ErrorKind::Unavailable | ErrorKind::Timeout)
+    }
+
+    /// Stable snake_case name, used as the problem `code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidInput => "provider_rejected_input",
+            ErrorKind::Conflict => "provider_conflict",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::CredentialRejected => "credential_rejected",
+            ErrorKind::Misconfigured => "credential_misconfigured",
+            ErrorKind::RateLimited => "provider_rate_limited",
+            ErrorKind::Unavailable => "provider_unavailable",
+            ErrorKind::Mapping => "provider_unreadable",
+            ErrorKind::Timeout => "provider_timeout",
+            ErrorKind::Unsupported => "not_supported_by_provider",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A classified provider failure. `message` is sanitised: it never holds the secret, and
+/// provider bodies are reduced to their code and message.
+#[derive(Debug, thiserror::Error)]
+#[error("{provider} {kind}: {message}")]
+pub struct AdapterError {
+    /// The classification.
+    pub kind: ErrorKind,
+    /// Which provider answered.
+    pub provider: ProviderKind,
+    /// The provider's HTTP status, when there was one.
+    pub provider_status: Option<u16>,
+    /// The provider's own error code, e.g. `InvalidPayload`, `BAD_REQUEST`.
+    pub provider_code: Option<String>,
+    /// How long the provider asked us to wait.
+    pub retry_after: Option<Duration>,
+    /// Sanitised explanation.
+    pub message: String,
+    /// Field-level detail, with pointers mapped back to the common model where possible.
+    pub fields: Vec<FieldError>,
+    /// The underlying cause, kept for logs.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl AdapterError {
+    /// A new error of `kind`.
+    pub fn new(kind: ErrorKind, provider: ProviderKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            provider,
+            provider_status: None,
+            provider_code: None,
+            retry_after: None,
+            message: message.into(),
+            fields: Vec::new(),
+            source: None,
+        }
+    }
+
+    /// The provider has no such operation; the API answers 501.
+    pub fn unsupported(provider: ProviderKind, operation: &str) -> Self {
+        Self::new(
+            ErrorKind::Unsupported,
+            provider,
+            format!("{provider} does not support {operation}"),
+        )
+    }
+
+    /// A 2xx answer that could not be read.
+    pub fn mapping(provider: ProviderKind, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Mapping, provider, message)
+    }
+
+    /// Sets the provider's status.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.provider_status = Some(status);
+        self
+    }
+
+    /// Sets the provider's error code.
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.provider_code = Some(code.into());
+        self
+    }
+
+    /// Sets the wait the provider asked for.
+    pub fn with_retry_after(mut self, wait: Option<Duration>) -> Self {
+        self.retry_after = wait;
+        self
+    }
+
+    /// Adds field-level detail.
+    pub fn with_fields(mut self, fields: Vec<FieldError>) -> Self {
+        self.fields = fields;
+        self
+    }
+
+    /// Keeps the cause for logs.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// Whether the call may succeed if tried again.
+    pub fn is_retryable(&self) -> bool {
+        self.kind.is_retryable()
+    }
+}

@@ -1,0 +1,20 @@
+//! The provider-independent heart of crm-gateway: typed ids, the common contact model,
+//! per-provider declarations, write validation and the `CrmAdapter` trait. No IO lives here.
+#![warn(missing_docs)]
+
+pub mod adapter;
+pub mod country;
+pub mod declare;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod validate;
+
+pub use adapter::{CrmAdapter, ListPage, ListRequest, Operation, PlannedCall, WriteOutcome, WriteStep};
+pub use declare::{DeletionSignal, FieldSpec, Format, Normalize, Operations, ProviderDeclaration, Support, ValueKind};
+pub use error::{AdapterError, ErrorKind, FieldError};
+pub use ids::{ApiKeyId, ContactId, CredentialId, ProviderKind, RemoteId, TenantId};
+pub use model::{
+    Address, Contact, ContactInput, EmailAddress, PhoneNumber, RemoteContact, RemoteFields, Warning,
+};
+pub use validate::{prepare_write, PreparedWrite, ValidationFailure, WriteMode};

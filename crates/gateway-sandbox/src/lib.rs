@@ -1,0 +1,100 @@
+//! Faithful in-memory simulators of the providers' contact APIs (CONTRACT §7), served by
+//! axum: Bird under `/bird` (Karia under `/karia` and iClosed under `/iclosed` later), each
+//! with its own state and the shared `_sim` control routes (reset, seed, out-of-band delete,
+//! faults, stats).
+//!
+//! A credential's `baseUrl` is `http://HOST:PORT/bird`; the adapter then calls
+//! `{baseUrl}/workspaces/{workspaceId}/contacts…` exactly as against `https://api.bird.com`.
+//! The simulators share no types with the adapters: both are pinned to `fixtures/<provider>/`.
+
+mod bird;
+mod control;
+mod faults;
+mod state;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::{Json, Router};
+use serde_json::json;
+
+pub use state::{Clock, ManualClock, SystemClock};
+
+/// The one Bird access key the sandbox accepts (`Authorization: AccessKey bird-sandbox-key`).
+pub const BIRD_SANDBOX_KEY: &str = "bird-sandbox-key";
+
+/// The one Bird workspace the sandbox serves.
+pub const BIRD_SANDBOX_WORKSPACE: &str = "2d7d5b6e-0000-4000-8000-000000000001";
+
+/// Settings of the simulators. `Default` is what `crm-gateway sandbox` runs.
+#[derive(Clone)]
+pub struct SandboxConfig {
+    /// Seeds ids, page-token secrets and random faults, for reproducible runs; `None` draws
+    /// from the OS.
+    pub rng_seed: Option<u64>,
+    /// The clock stamping `createdAt`/`updatedAt` and driving rate-limit windows.
+    pub clock: Arc<dyn Clock>,
+    /// The `timezone` attribute Bird adds to new contacts (the documented examples show
+    /// `America/Sao_Paulo`, providers.md §1.4).
+    pub bird_timezone: String,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            rng_seed: None,
+            clock: Arc::new(SystemClock),
+            bird_timezone: "America/Sao_Paulo".to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("rng_seed", &self.rng_seed)
+            .field("bird_timezone", &self.bird_timezone)
+            .finish_non_exhaustive()
+    }
+}
+
+/// All simulators with default settings, each nested under its prefix with its own state.
+pub fn router() -> Router {
+    router_with(SandboxConfig::default())
+}
+
+/// All simulators with the given settings.
+pub fn router_with(config: SandboxConfig) -> Router {
+    Router::new()
+        .nest("/bird", bird::router(&config))
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                Json(json!({"code": "NotFound", "message": "unknown sandbox route; providers live under /bird"})),
+            )
+                .into_response()
+        })
+}
+
+/// Serves [`router`] on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, SandboxConfig::default(), shutdown).await
+}
+
+/// Serves [`router_with`] on `listener` until `shutdown` resolves.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    config: SandboxConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    tracing::info!(addr = ?listener.local_addr().ok(), "sandbox listening");
+    axum::serve(listener, router_with(config))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

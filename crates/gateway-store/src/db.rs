@@ -1,0 +1,261 @@
+//! Connecting, migrating and the two-backend plumbing: the `Pool` enum, the `with_pool!` macro
+//! that runs one runtime query on either driver, and the epoch-millisecond time codec.
+
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use crate::crypto::Cipher;
+use crate::error::{corrupt, Result, StoreError};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a SQLite writer waits for another writer before giving up with "database is locked".
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// An embedded SQLite file (the default, and `demo`).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// Native driver pools rather than `sqlx::Any`, which loses types (no bytes-as-BYTEA, no
+/// chrono) and hides the backend from queries that need to differ.
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same expression with `$pool` bound to whichever native pool the store has. The
+/// body is compiled once per backend, so a runtime query written with `$1` placeholders (which
+/// SQLite accepts too) and a `FromRow` row type serves both.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store.pool() {
+            $crate::db::Pool::Sqlite($pool) => $body,
+            $crate::db::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// Starts a transaction that will write. On SQLite it takes the write lock up front
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and then writes can fail at once
+/// with SQLITE_BUSY when another connection committed in between, instead of waiting out the
+/// busy timeout.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = sqlx::Result<Transaction<'static, Self::Db>>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = sqlx::Result<Transaction<'static, Sqlite>>> + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = sqlx::Result<Transaction<'static, Postgres>>> + Send {
+        self.begin()
+    }
+}
+
+/// The gateway's database: a pool on one backend plus the master key ring that seals
+/// credential secrets. Cloning is cheap and shares both.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    cipher: Cipher,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .field("cipher", &self.inner.cipher)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens a pool for `sqlite:…` (e.g. `sqlite://data/gateway.db?mode=rwc`, which also creates
+    /// the file and its folder) or `postgres://…` / `postgresql://…`. Does not migrate.
+    pub async fn connect(database_url: &str, cipher: Cipher) -> Result<Store> {
+        let pool = if database_url.starts_with("sqlite:") {
+            Pool::Sqlite(connect_sqlite(database_url).await?)
+        } else if database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://")
+        {
+            Pool::Postgres(connect_postgres(database_url).await?)
+        } else {
+            return Err(StoreError::InvalidUrl(
+                "expected a URL starting with sqlite:, postgres:// or postgresql://".into(),
+            ));
+        };
+        Ok(Store {
+            inner: Arc::new(Inner { pool, cipher }),
+        })
+    }
+
+    /// The same database with another master key ring, e.g. after the operator added a new
+    /// current key version.
+    pub fn with_cipher(&self, cipher: Cipher) -> Store {
+        Store {
+            inner: Arc::new(Inner {
+                pool: self.inner.pool.clone(),
+                cipher,
+            }),
+        }
+    }
+
+    /// Applies the backend's pending migrations; applied ones are skipped, so this is safe on
+    /// every start.
+    pub async fn migrate(&self) -> Result<()> {
+        match self.pool() {
+            Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// One round trip to the database, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        with_pool!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Which backend this store runs on.
+    pub fn backend(&self) -> Backend {
+        match self.pool() {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Closes every connection, waiting for checked-out ones to come back. Closing the last
+    /// SQLite connection checkpoints the write-ahead log into the database file.
+    pub async fn close(&self) {
+        match self.pool() {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    pub(crate) fn cipher(&self) -> &Cipher {
+        &self.inner.cipher
+    }
+}
+
+async fn connect_sqlite(url: &str) -> Result<SqlitePool> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::InvalidUrl(format!("SQLite URL: {e}")))?
+        .foreign_keys(true)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        // Deleted rows (a destroyed credential's ciphertext) are overwritten on disk instead of
+        // lingering in free pages.
+        .pragma("secure_delete", "ON");
+    let (_, query) = url.split_once('?').unwrap_or((url, ""));
+    let in_memory = url.contains(":memory:") || query.split('&').any(|p| p == "mode=memory");
+    let pool_options = if in_memory {
+        // An in-memory database lives only as long as a connection to it: keep exactly one,
+        // forever (several would also fight over shared-cache table locks).
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        SqlitePoolOptions::new().max_connections(8)
+    };
+    let options = if in_memory {
+        options
+    } else {
+        if query.split('&').any(|p| p == "mode=rwc") {
+            create_parent_dir(options.get_filename())?;
+        }
+        // WAL lets readers run alongside the single writer; NORMAL sync is durable across
+        // application crashes and only risks the last commits on power loss, the usual WAL pairing.
+        options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+    };
+    Ok(pool_options.connect_with(options).await?)
+}
+
+fn create_parent_dir(file: &Path) -> Result<()> {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn connect_postgres(url: &str) -> Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::InvalidUrl(format!("PostgreSQL URL: {e}")))?;
+    Ok(PgPoolOptions::new()
+        .max_connections(10)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await?)
+}
+
+/// Timestamps are stored as epoch milliseconds; anything finer is dropped here, so a value
+/// read back equals the value written (after `truncate_ms`).
+pub(crate) fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_ms(ms: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| corrupt(format!("timestamp {ms} ms is out of range")))
+}
+
+pub(crate) fn opt_from_ms(ms: Option<i64>) -> Result<Option<DateTime<Utc>>> {
+    ms.map(from_ms).transpose()
+}
+
+/// The current time at the precision the store keeps, so records returned by a write equal the
+/// same records read back later.
+pub(crate) fn now() -> DateTime<Utc> {
+    truncate_ms(Utc::now())
+}
+
+pub(crate) fn truncate_ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}

@@ -1,0 +1,17 @@
+//! crm-gateway's persistence: tenants and API key hashes, credentials with encrypted secrets,
+//! and the per-credential contact index, on SQLite or PostgreSQL through the same runtime
+//! queries (no compile-time `query!`, which checks against one database only).
+
+mod contact_index;
+mod credentials;
+mod crypto;
+mod db;
+mod error;
+mod tenants;
+
+pub use contact_index::{DetectedBy, IndexEntry, SeenContact};
+pub use credentials::{CredentialPatch, CredentialRecord, Health, NewCredential};
+pub use crypto::{Cipher, Sealed, MASTER_KEY_VAR};
+pub use db::{Backend, Store};
+pub use error::{ParseEnumError, Result, StoreError};
+pub use tenants::{IssuedKey, Tenant};
