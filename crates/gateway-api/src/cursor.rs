@@ -45,7 +45,12 @@ pub fn decode<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
         .decode(text.trim())
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or_else(|| ApiError::bad_parameter("cursor", "invalid cursor; pass pageInfo.nextCursor from the previous page unchanged"))
+        .ok_or_else(|| {
+            ApiError::bad_parameter(
+                "cursor",
+                "invalid cursor; pass pageInfo.nextCursor from the previous page unchanged",
+            )
+        })
 }
 
 #[cfg(test)]
@@ -54,7 +59,12 @@ mod tests {
 
     #[test]
     fn round_trip_and_tamper() {
-        let c = ContactCursor { credential: "cred_x".into(), provider: Some("tok".into()), tombstones: false, after_tombstone: None };
+        let c = ContactCursor {
+            credential: "cred_x".into(),
+            provider: Some("tok".into()),
+            tombstones: false,
+            after_tombstone: None,
+        };
         let text = encode(&c);
         assert_eq!(decode::<ContactCursor>(&text).ok(), Some(c));
         assert!(decode::<ContactCursor>("not-a-cursor!").is_err());

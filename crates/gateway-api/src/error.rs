@@ -41,13 +41,23 @@ pub struct ProblemItem {
 impl ProblemItem {
     /// An item about a query parameter.
     pub fn parameter(name: &str, code: &str, message: impl Into<String>) -> Self {
-        Self { pointer: None, parameter: Some(name.to_owned()), code: code.to_owned(), message: message.into() }
+        Self {
+            pointer: None,
+            parameter: Some(name.to_owned()),
+            code: code.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
 impl From<FieldError> for ProblemItem {
     fn from(e: FieldError) -> Self {
-        Self { pointer: Some(e.pointer), parameter: None, code: e.code, message: e.message }
+        Self {
+            pointer: Some(e.pointer),
+            parameter: None,
+            code: e.code,
+            message: e.message,
+        }
     }
 }
 
@@ -146,7 +156,12 @@ impl ApiError {
         let message = message.into();
         ApiError::Validation {
             message: message.clone(),
-            errors: vec![ProblemItem { pointer: Some(pointer.to_owned()), parameter: None, code: code.to_owned(), message }],
+            errors: vec![ProblemItem {
+                pointer: Some(pointer.to_owned()),
+                parameter: None,
+                code: code.to_owned(),
+                message,
+            }],
         }
     }
 
@@ -156,7 +171,10 @@ impl ApiError {
             [one] => format!("{}: {}", one.pointer, one.message),
             many => format!("{} fields failed validation", many.len()),
         };
-        ApiError::Validation { message, errors: errors.into_iter().map(Into::into).collect() }
+        ApiError::Validation {
+            message,
+            errors: errors.into_iter().map(Into::into).collect(),
+        }
     }
 
     /// A 400 about one query parameter.
@@ -171,7 +189,17 @@ impl ApiError {
     /// Builds the problem body and status (no logging, no headers).
     pub fn problem(&self, request_id: String) -> (StatusCode, Problem, Option<Duration>) {
         let mut retry_after = None;
-        let (status, code, title, detail, source, errors, retryable, provider_status, provider_code) = match self {
+        let (
+            status,
+            code,
+            title,
+            detail,
+            source,
+            errors,
+            retryable,
+            provider_status,
+            provider_code,
+        ) = match self {
             ApiError::BadRequest { message, errors } => (
                 StatusCode::BAD_REQUEST,
                 "bad_request",
@@ -231,7 +259,8 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 "remote_deleted",
                 "Contact deleted in the provider",
-                "the contact was deleted in the provider; GET it to see what the index knows".to_owned(),
+                "the contact was deleted in the provider; GET it to see what the index knows"
+                    .to_owned(),
                 Source::Provider,
                 vec![],
                 false,
@@ -262,19 +291,59 @@ impl ApiError {
             ),
             ApiError::Adapter(e) => {
                 let (status, source, title) = match e.kind {
-                    ErrorKind::InvalidInput => (StatusCode::UNPROCESSABLE_ENTITY, Source::Provider, "The provider rejected the input"),
-                    ErrorKind::Conflict => (StatusCode::UNPROCESSABLE_ENTITY, Source::Provider, "The provider reported a conflicting record"),
-                    ErrorKind::NotFound => (StatusCode::NOT_FOUND, Source::Provider, "Not found at the provider"),
-                    ErrorKind::CredentialRejected => (StatusCode::BAD_GATEWAY, Source::Credential, "The provider refused the credential"),
-                    ErrorKind::Misconfigured => (StatusCode::BAD_GATEWAY, Source::Credential, "The credential's settings do not reach the provider account"),
+                    ErrorKind::InvalidInput => (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        Source::Provider,
+                        "The provider rejected the input",
+                    ),
+                    ErrorKind::Conflict => (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        Source::Provider,
+                        "The provider reported a conflicting record",
+                    ),
+                    ErrorKind::NotFound => (
+                        StatusCode::NOT_FOUND,
+                        Source::Provider,
+                        "Not found at the provider",
+                    ),
+                    ErrorKind::CredentialRejected => (
+                        StatusCode::BAD_GATEWAY,
+                        Source::Credential,
+                        "The provider refused the credential",
+                    ),
+                    ErrorKind::Misconfigured => (
+                        StatusCode::BAD_GATEWAY,
+                        Source::Credential,
+                        "The credential's settings do not reach the provider account",
+                    ),
                     ErrorKind::RateLimited => {
                         retry_after = Some(e.retry_after.unwrap_or(Duration::from_secs(1)));
-                        (StatusCode::TOO_MANY_REQUESTS, Source::Provider, "The provider is rate limiting this credential")
+                        (
+                            StatusCode::TOO_MANY_REQUESTS,
+                            Source::Provider,
+                            "The provider is rate limiting this credential",
+                        )
                     }
-                    ErrorKind::Unavailable => (StatusCode::BAD_GATEWAY, Source::Provider, "The provider failed"),
-                    ErrorKind::Mapping => (StatusCode::BAD_GATEWAY, Source::Provider, "The provider's answer could not be read"),
-                    ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, Source::Provider, "The provider did not answer in time"),
-                    ErrorKind::Unsupported => (StatusCode::NOT_IMPLEMENTED, Source::Gateway, "The provider does not support this operation"),
+                    ErrorKind::Unavailable => (
+                        StatusCode::BAD_GATEWAY,
+                        Source::Provider,
+                        "The provider failed",
+                    ),
+                    ErrorKind::Mapping => (
+                        StatusCode::BAD_GATEWAY,
+                        Source::Provider,
+                        "The provider's answer could not be read",
+                    ),
+                    ErrorKind::Timeout => (
+                        StatusCode::GATEWAY_TIMEOUT,
+                        Source::Provider,
+                        "The provider did not answer in time",
+                    ),
+                    ErrorKind::Unsupported => (
+                        StatusCode::NOT_IMPLEMENTED,
+                        Source::Gateway,
+                        "The provider does not support this operation",
+                    ),
                 };
                 (
                     status,
@@ -308,11 +377,18 @@ impl ApiError {
 }
 
 /// Renders a problem with the right content type and headers.
-pub fn problem_response(status: StatusCode, problem: &Problem, retry_after: Option<Duration>) -> Response {
+pub fn problem_response(
+    status: StatusCode,
+    problem: &Problem,
+    retry_after: Option<Duration>,
+) -> Response {
     let body = serde_json::to_vec(problem).unwrap_or_else(|_| b"{}".to_vec());
     let mut resp = (status, body).into_response();
     let headers = resp.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     if let Some(wait) = retry_after {
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
@@ -332,11 +408,17 @@ impl IntoResponse for ApiError {
         // Caller mistakes are routine; provider faults deserve attention; our own faults are
         // bugs and get the whole cause chain (never shown to the caller).
         match &self {
-            ApiError::Internal(e) => tracing::error!(error = ?e, code = %problem.code, "internal error"),
-            ApiError::Adapter(e) if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS => {
+            ApiError::Internal(e) => {
+                tracing::error!(error = ?e, code = %problem.code, "internal error")
+            }
+            ApiError::Adapter(e)
+                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS =>
+            {
                 tracing::warn!(provider = %e.provider, kind = %e.kind, provider_status = ?e.provider_status, detail = %e.message, "provider call failed")
             }
-            _ => tracing::debug!(status = status.as_u16(), code = %problem.code, detail = %problem.detail, "request refused"),
+            _ => {
+                tracing::debug!(status = status.as_u16(), code = %problem.code, detail = %problem.detail, "request refused")
+            }
         }
         problem_response(status, &problem, retry_after)
     }

@@ -22,9 +22,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge { limit: state.config().max_body_bytes }
+                ApiError::PayloadTooLarge {
+                    limit: state.config().max_body_bytes,
+                }
             } else {
-                ApiError::BadRequest { message: rejection.body_text(), errors: vec![] }
+                ApiError::BadRequest {
+                    message: rejection.body_text(),
+                    errors: vec![],
+                }
             }
         })?;
         parse_json(&bytes).map(JsonBody)
@@ -36,7 +41,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest {
             message: "the request body is empty; send a JSON object".into(),
-            errors: vec![ProblemItem { pointer: Some(String::new()), parameter: None, code: "malformed_json".into(), message: "empty body".into() }],
+            errors: vec![ProblemItem {
+                pointer: Some(String::new()),
+                parameter: None,
+                code: "malformed_json".into(),
+                message: "empty body".into(),
+            }],
         });
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
@@ -44,7 +54,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let pointer = path_to_pointer(err.path());
         let inner = err.into_inner();
         let code = match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => "malformed_json",
+            serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io => "malformed_json",
             serde_json::error::Category::Data => {
                 let text = inner.to_string();
                 if text.starts_with("unknown field") {
@@ -57,14 +69,30 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         };
         let message = inner.to_string();
-        // serde reports an unknown or missing key at the parent's path; name the key itself.
+        // A missing key is reported at its parent's path; name the key itself.
         let pointer = match (code, backticked(&message)) {
-            ("unknown_field" | "missing_field", Some(key)) => format!("{pointer}/{}", gateway_core::validate::pointer_segment(key)),
+            ("unknown_field" | "missing_field", Some(key)) => {
+                let segment = format!("/{}", gateway_core::validate::pointer_segment(key));
+                if pointer.ends_with(&segment) {
+                    pointer
+                } else {
+                    format!("{pointer}{segment}")
+                }
+            }
             _ => pointer,
         };
         ApiError::BadRequest {
-            message: if pointer.is_empty() { message.clone() } else { format!("{pointer}: {message}") },
-            errors: vec![ProblemItem { pointer: Some(pointer), parameter: None, code: code.into(), message }],
+            message: if pointer.is_empty() {
+                message.clone()
+            } else {
+                format!("{pointer}: {message}")
+            },
+            errors: vec![ProblemItem {
+                pointer: Some(pointer),
+                parameter: None,
+                code: code.into(),
+                message,
+            }],
         }
     })
 }
@@ -81,8 +109,14 @@ fn path_to_pointer(path: &serde_path_to_error::Path) -> String {
     for seg in path.iter() {
         match seg {
             Segment::Seq { index } => out.push_str(&format!("/{index}")),
-            Segment::Map { key } => out.push_str(&format!("/{}", gateway_core::validate::pointer_segment(key))),
-            Segment::Enum { variant } => out.push_str(&format!("/{}", gateway_core::validate::pointer_segment(variant))),
+            Segment::Map { key } => out.push_str(&format!(
+                "/{}",
+                gateway_core::validate::pointer_segment(key)
+            )),
+            Segment::Enum { variant } => out.push_str(&format!(
+                "/{}",
+                gateway_core::validate::pointer_segment(variant)
+            )),
             Segment::Unknown => {}
         }
     }
@@ -98,12 +132,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T>
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(QueryParams).map_err(|err| {
-            let name = err.path().to_string();
-            let inner = err.into_inner().to_string();
-            let name = if name == "." || name.is_empty() { backticked(&inner).unwrap_or("query").to_owned() } else { name };
-            ApiError::bad_parameter(&name, inner)
-        })
+        serde_path_to_error::deserialize(de)
+            .map(QueryParams)
+            .map_err(|err| {
+                let name = err.path().to_string();
+                let inner = err.into_inner().to_string();
+                let name = if name == "." || name.is_empty() {
+                    backticked(&inner).unwrap_or("query").to_owned()
+                } else {
+                    name
+                };
+                ApiError::bad_parameter(&name, inner)
+            })
     }
 }
 
@@ -113,7 +153,10 @@ pub struct Tenant(pub TenantId);
 impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
         match state.store().authenticate(token).await? {
             Some(tenant) => Ok(Tenant(tenant)),
@@ -129,12 +172,19 @@ pub struct Admin;
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(expected) = state.admin_token() else {
             return Err(ApiError::NotFound("route"));
         };
         let presented = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        if bool::from(presented.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
+        if bool::from(
+            presented
+                .as_bytes()
+                .ct_eq(expected.expose_secret().as_bytes()),
+        ) {
             Ok(Admin)
         } else {
             Err(ApiError::Unauthorized)
@@ -143,7 +193,15 @@ impl FromRequestParts<AppState> for Admin {
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }

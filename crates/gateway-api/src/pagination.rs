@@ -23,6 +23,9 @@ pub fn page_size(requested: Option<u32>, default: u32) -> Result<u32, ApiError> 
     match requested {
         None => Ok(default.clamp(1, MAX_PAGE_SIZE)),
         Some(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::bad_parameter("pageSize", format!("must be between 1 and {MAX_PAGE_SIZE}, got {n}"))),
+        Some(n) => Err(ApiError::bad_parameter(
+            "pageSize",
+            format!("must be between 1 and {MAX_PAGE_SIZE}, got {n}"),
+        )),
     }
 }

@@ -19,7 +19,10 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024, default_page_size: 50 }
+        Self {
+            max_body_bytes: 1024 * 1024,
+            default_page_size: 50,
+        }
     }
 }
 
@@ -44,7 +47,13 @@ impl AppState {
         allow_private_base_urls: bool,
         admin_token: Option<SecretString>,
     ) -> Self {
-        Self(Arc::new(Inner { store, registry, config, allow_private_base_urls, admin_token }))
+        Self(Arc::new(Inner {
+            store,
+            registry,
+            config,
+            allow_private_base_urls,
+            admin_token,
+        }))
     }
 
     /// The database.

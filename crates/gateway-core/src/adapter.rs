@@ -90,7 +90,11 @@ pub struct WriteOutcome {
 impl WriteOutcome {
     /// A write that fully succeeded.
     pub fn complete(contact: RemoteContact) -> Self {
-        Self { contact, warnings: Vec::new(), failed_steps: Vec::new() }
+        Self {
+            contact,
+            warnings: Vec::new(),
+            failed_steps: Vec::new(),
+        }
     }
 }
 
@@ -145,7 +149,10 @@ pub trait CrmAdapter: Send + Sync + 'static {
 
     /// Lists one page of contacts.
     async fn list_contacts(&self, _req: ListRequest) -> Result<ListPage, AdapterError> {
-        Err(AdapterError::unsupported(self.provider(), "listing contacts"))
+        Err(AdapterError::unsupported(
+            self.provider(),
+            "listing contacts",
+        ))
     }
 
     /// Changes only the fields present in `input`.
@@ -154,11 +161,17 @@ pub trait CrmAdapter: Send + Sync + 'static {
         _id: &RemoteId,
         _input: &ContactInput,
     ) -> Result<WriteOutcome, AdapterError> {
-        Err(AdapterError::unsupported(self.provider(), "updating contacts"))
+        Err(AdapterError::unsupported(
+            self.provider(),
+            "updating contacts",
+        ))
     }
 
     /// Deletes a contact.
     async fn delete_contact(&self, _id: &RemoteId) -> Result<(), AdapterError> {
-        Err(AdapterError::unsupported(self.provider(), "deleting contacts"))
+        Err(AdapterError::unsupported(
+            self.provider(),
+            "deleting contacts",
+        ))
     }
 }

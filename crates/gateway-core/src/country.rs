@@ -269,7 +269,10 @@ fn index() -> &'static Index {
         let mut lookup = HashMap::new();
         for line in TABLE.lines() {
             let mut parts = line.splitn(3, ' ');
-            let (Some(a2), Some(a3), Some(names)) = (parts.next(), parts.next(), parts.next()) else { continue };
+            let (Some(a2), Some(a3), Some(names)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
             alpha2.push(a2);
             lookup.insert(a2.to_ascii_lowercase(), a2);
             lookup.insert(a3.to_ascii_lowercase(), a2);

@@ -23,7 +23,11 @@ pub struct FieldError {
 impl FieldError {
     /// Builds a field error.
     pub fn new(pointer: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
-        Self { pointer: pointer.into(), code: code.to_owned(), message: message.into() }
+        Self {
+            pointer: pointer.into(),
+            code: code.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
@@ -57,7 +61,10 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Whether the same call may succeed if tried again later.
     pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorKind::RateLimited | ErrorKind::Unavailable | ErrorKind::Timeout)
+        matches!(
+            self,
+            ErrorKind::RateLimited | ErrorKind::Unavailable | ErrorKind::Timeout
+        )
     }
 
     /// Stable snake_case name, used as the problem `code`.

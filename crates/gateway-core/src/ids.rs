@@ -127,7 +127,17 @@ impl From<String> for RemoteId {
 /// The CRM a credential is bound to. Adding a provider adds a variant here, and the compiler
 /// then points at every exhaustive `match` that must learn about it.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
@@ -141,7 +151,11 @@ pub enum ProviderKind {
 
 impl ProviderKind {
     /// Every provider, in a stable order.
-    pub const ALL: [ProviderKind; 3] = [ProviderKind::Bird, ProviderKind::Karia, ProviderKind::Iclosed];
+    pub const ALL: [ProviderKind; 3] = [
+        ProviderKind::Bird,
+        ProviderKind::Karia,
+        ProviderKind::Iclosed,
+    ];
 
     /// The provider's name as used in URLs and JSON.
     pub fn as_str(self) -> &'static str {

@@ -10,8 +10,13 @@ pub mod ids;
 pub mod model;
 pub mod validate;
 
-pub use adapter::{CrmAdapter, ListPage, ListRequest, Operation, PlannedCall, WriteOutcome, WriteStep};
-pub use declare::{DeletionSignal, FieldSpec, Format, Normalize, Operations, ProviderDeclaration, Support, ValueKind};
+pub use adapter::{
+    CrmAdapter, ListPage, ListRequest, Operation, PlannedCall, WriteOutcome, WriteStep,
+};
+pub use declare::{
+    DeletionSignal, FieldSpec, Format, Normalize, Operations, ProviderDeclaration, Support,
+    ValueKind,
+};
 pub use error::{AdapterError, ErrorKind, FieldError};
 pub use ids::{ApiKeyId, ContactId, CredentialId, ProviderKind, RemoteId, TenantId};
 pub use model::{

@@ -70,25 +70,49 @@ pub struct PhoneNumber {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContactInput {
     /// Given name.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub first_name: Option<Option<String>>,
     /// Family name; required on create.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub last_name: Option<Option<String>>,
     /// Name or id of the company the contact belongs to.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub account: Option<Option<String>>,
     /// Postal addresses.
-    #[serde(default, deserialize_with = "list", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub addresses: Option<Vec<Address>>,
     /// Email addresses, the first one being the main one.
-    #[serde(default, deserialize_with = "list", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub email_addresses: Option<Vec<EmailAddress>>,
     /// Phone numbers, the first one being the main one.
-    #[serde(default, deserialize_with = "list", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub phone_numbers: Option<Vec<PhoneNumber>>,
     /// Provider-native fields, validated against the provider's declaration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -215,7 +239,11 @@ pub struct Warning {
 impl Warning {
     /// Builds a warning.
     pub fn new(pointer: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
-        Self { pointer: pointer.into(), code: code.to_owned(), message: message.into() }
+        Self {
+            pointer: pointer.into(),
+            code: code.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
@@ -225,9 +253,10 @@ mod tests {
 
     #[test]
     fn absent_null_and_value_stay_apart() {
-        let input: ContactInput =
-            serde_json::from_str(r#"{"firstName": null, "lastName": "Citizen", "addresses": null}"#)
-                .expect("valid");
+        let input: ContactInput = serde_json::from_str(
+            r#"{"firstName": null, "lastName": "Citizen", "addresses": null}"#,
+        )
+        .expect("valid");
         assert_eq!(input.first_name, Some(None));
         assert_eq!(input.last_name, Some(Some("Citizen".into())));
         assert_eq!(input.account, None);

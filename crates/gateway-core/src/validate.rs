@@ -10,7 +10,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::declare::{FieldSpec, Format, LengthUnit, Normalize, ProviderDeclaration, Support, ValueKind};
+use crate::declare::{
+    FieldSpec, Format, LengthUnit, Normalize, ProviderDeclaration, Support, ValueKind,
+};
 use crate::error::FieldError;
 use crate::model::{ContactInput, Warning};
 
@@ -48,7 +50,13 @@ pub fn prepare_write(
     input: &ContactInput,
     strict: bool,
 ) -> Result<PreparedWrite, ValidationFailure> {
-    let mut cx = Cx { decl, update: mode == WriteMode::Update, strict, warnings: vec![], errors: vec![] };
+    let mut cx = Cx {
+        decl,
+        update: mode == WriteMode::Update,
+        strict,
+        warnings: vec![],
+        errors: vec![],
+    };
 
     let out = ContactInput {
         first_name: cx.scalar("firstName", &input.first_name),
@@ -65,11 +73,18 @@ pub fn prepare_write(
         && input.last_name().is_none_or(|v| v.trim().is_empty())
         && !cx.errors.iter().any(|e| e.pointer == "/lastName")
     {
-        cx.errors.push(FieldError::new("/lastName", "required", "lastName is required on create"));
+        cx.errors.push(FieldError::new(
+            "/lastName",
+            "required",
+            "lastName is required on create",
+        ));
     }
 
     if cx.errors.is_empty() {
-        Ok(PreparedWrite { input: out, warnings: cx.warnings })
+        Ok(PreparedWrite {
+            input: out,
+            warnings: cx.warnings,
+        })
     } else {
         Err(ValidationFailure { errors: cx.errors })
     }
@@ -92,11 +107,21 @@ impl Cx<'_> {
     fn not_kept(&mut self, pointer: String, support: Support) {
         let provider = &self.decl.name;
         let (code, message) = match support {
-            Support::ReadOnly => ("read_only", format!("{provider} does not let this value be written; it was not sent")),
-            _ => ("not_supported", format!("{provider} cannot store this value; it was not sent")),
+            Support::ReadOnly => (
+                "read_only",
+                format!("{provider} does not let this value be written; it was not sent"),
+            ),
+            _ => (
+                "not_supported",
+                format!("{provider} cannot store this value; it was not sent"),
+            ),
         };
         if self.strict {
-            self.errors.push(FieldError::new(pointer, code, format!("{message} (strict mode)")));
+            self.errors.push(FieldError::new(
+                pointer,
+                code,
+                format!("{message} (strict mode)"),
+            ));
         } else {
             self.warnings.push(Warning::new(pointer, code, message));
         }
@@ -108,13 +133,22 @@ impl Cx<'_> {
         match field {
             None => {
                 if !self.update && spec.as_ref().is_some_and(|s| s.required) {
-                    self.errors.push(FieldError::new(&pointer, "required", format!("{name} is required")));
+                    self.errors.push(FieldError::new(
+                        &pointer,
+                        "required",
+                        format!("{name} is required"),
+                    ));
                 }
                 None
             }
             Some(None) => {
-                if self.update && (name == "lastName" || spec.as_ref().is_some_and(|s| s.required)) {
-                    self.errors.push(FieldError::new(&pointer, "required", format!("{name} cannot be cleared")));
+                if self.update && (name == "lastName" || spec.as_ref().is_some_and(|s| s.required))
+                {
+                    self.errors.push(FieldError::new(
+                        &pointer,
+                        "required",
+                        format!("{name} cannot be cleared"),
+                    ));
                     return None;
                 }
                 match spec {
@@ -131,7 +165,11 @@ impl Cx<'_> {
                 match spec.support_for(self.update) {
                     Support::Stored => {
                         if spec.required && value.trim().is_empty() {
-                            self.errors.push(FieldError::new(&pointer, "required", format!("{name} must not be empty")));
+                            self.errors.push(FieldError::new(
+                                &pointer,
+                                "required",
+                                format!("{name} must not be empty"),
+                            ));
                             return None;
                         }
                         match self.value(&spec, &pointer, &Value::String(value.clone())) {
@@ -150,11 +188,17 @@ impl Cx<'_> {
 
     /// Arrays of objects (addresses, emails, phones), checked key by key so one code path
     /// serves all three.
-    fn objects<T: Serialize + DeserializeOwned>(&mut self, name: &str, list: &Option<Vec<T>>) -> Option<Vec<T>> {
+    fn objects<T: Serialize + DeserializeOwned>(
+        &mut self,
+        name: &str,
+        list: &Option<Vec<T>>,
+    ) -> Option<Vec<T>> {
         let list = list.as_ref()?;
         let pointer = format!("/{name}");
         let spec = self.decl.field(&pointer).cloned();
-        let support = spec.as_ref().map_or(Support::NotStored, |s| s.support_for(self.update));
+        let support = spec
+            .as_ref()
+            .map_or(Support::NotStored, |s| s.support_for(self.update));
         let Some(spec) = spec.filter(|_| support == Support::Stored) else {
             for i in 0..list.len() {
                 self.not_kept(format!("{pointer}/{i}"), support);
@@ -163,7 +207,11 @@ impl Cx<'_> {
         };
         if let Some(min) = spec.min_items {
             if list.len() < min && !(self.update && list.is_empty()) {
-                self.errors.push(FieldError::new(&pointer, "too_few_items", format!("{name} needs at least {min} item(s)")));
+                self.errors.push(FieldError::new(
+                    &pointer,
+                    "too_few_items",
+                    format!("{name} needs at least {min} item(s)"),
+                ));
             }
         }
         let mut kept = Vec::with_capacity(list.len());
@@ -172,13 +220,19 @@ impl Cx<'_> {
             if spec.max_items.is_some_and(|max| i >= max) {
                 if spec.reject_extra_items {
                     let max = spec.max_items.unwrap_or_default();
-                    self.errors.push(FieldError::new(&item_pointer, "too_many_items", format!("{} accepts at most {max} {name}", self.decl.name)));
+                    self.errors.push(FieldError::new(
+                        &item_pointer,
+                        "too_many_items",
+                        format!("{} accepts at most {max} {name}", self.decl.name),
+                    ));
                 } else {
                     self.not_kept(item_pointer, Support::NotStored);
                 }
                 continue;
             }
-            let Ok(Value::Object(map)) = serde_json::to_value(item) else { continue };
+            let Ok(Value::Object(map)) = serde_json::to_value(item) else {
+                continue;
+            };
             let mut out = Map::new();
             for (key, value) in map {
                 if value.is_null() {
@@ -219,7 +273,11 @@ impl Cx<'_> {
                     Some(w) => {
                         if let Some(pattern) = &w.key_pattern {
                             if !matches(pattern, key) {
-                                self.errors.push(FieldError::new(&pointer, "invalid_key", format!("remote field names must match {pattern}")));
+                                self.errors.push(FieldError::new(
+                                    &pointer,
+                                    "invalid_key",
+                                    format!("remote field names must match {pattern}"),
+                                ));
                                 continue;
                             }
                         }
@@ -249,19 +307,36 @@ impl Cx<'_> {
     fn value(&mut self, spec: &FieldSpec, pointer: &str, value: &Value) -> Option<Value> {
         match (spec.kind, value) {
             (ValueKind::Any, v) => Some(v.clone()),
-            (ValueKind::String, Value::String(s)) => self.string(spec, pointer, s).map(Value::String),
-            (ValueKind::Boolean, Value::Bool(_)) | (ValueKind::Number, Value::Number(_)) | (ValueKind::Object, Value::Object(_)) => {
+            (ValueKind::String, Value::String(s)) => {
+                self.string(spec, pointer, s).map(Value::String)
+            }
+            (ValueKind::Boolean, Value::Bool(_))
+            | (ValueKind::Number, Value::Number(_))
+            | (ValueKind::Object, Value::Object(_)) => Some(value.clone()),
+            (ValueKind::Scalar, Value::Bool(_) | Value::Number(_) | Value::Null) => {
                 Some(value.clone())
             }
-            (ValueKind::Scalar, Value::Bool(_) | Value::Number(_) | Value::Null) => Some(value.clone()),
-            (ValueKind::Scalar, Value::String(s)) => self.string(spec, pointer, s).map(Value::String),
+            (ValueKind::Scalar, Value::String(s)) => {
+                self.string(spec, pointer, s).map(Value::String)
+            }
             (ValueKind::Scalar, Value::Array(items)) => {
                 if items.is_empty() {
-                    self.errors.push(FieldError::new(pointer, "invalid", "an array value must not be empty"));
+                    self.errors.push(FieldError::new(
+                        pointer,
+                        "invalid",
+                        "an array value must not be empty",
+                    ));
                     return None;
                 }
-                if items.iter().any(|v| !matches!(v, Value::Bool(_) | Value::Number(_) | Value::String(_))) {
-                    self.errors.push(FieldError::new(pointer, "invalid_type", "array items must be booleans, numbers or strings"));
+                if items
+                    .iter()
+                    .any(|v| !matches!(v, Value::Bool(_) | Value::Number(_) | Value::String(_)))
+                {
+                    self.errors.push(FieldError::new(
+                        pointer,
+                        "invalid_type",
+                        "array items must be booleans, numbers or strings",
+                    ));
                     return None;
                 }
                 Some(value.clone())
@@ -269,25 +344,42 @@ impl Cx<'_> {
             (ValueKind::Array, Value::Array(items)) => {
                 if let Some(min) = spec.min_items {
                     if items.len() < min {
-                        self.errors.push(FieldError::new(pointer, "too_few_items", format!("at least {min} item(s)")));
+                        self.errors.push(FieldError::new(
+                            pointer,
+                            "too_few_items",
+                            format!("at least {min} item(s)"),
+                        ));
                         return None;
                     }
                 }
                 if let Some(max) = spec.max_items {
                     if items.len() > max {
-                        self.errors.push(FieldError::new(pointer, "too_many_items", format!("at most {max} item(s)")));
+                        self.errors.push(FieldError::new(
+                            pointer,
+                            "too_many_items",
+                            format!("at most {max} item(s)"),
+                        ));
                         return None;
                     }
                 }
                 let mut out = Vec::with_capacity(items.len());
-                let item_spec = FieldSpec { kind: spec.item_kind.unwrap_or(ValueKind::Any), min_items: None, max_items: None, ..spec.clone() };
+                let item_spec = FieldSpec {
+                    kind: spec.item_kind.unwrap_or(ValueKind::Any),
+                    min_items: None,
+                    max_items: None,
+                    ..spec.clone()
+                };
                 for (i, item) in items.iter().enumerate() {
                     out.push(self.value(&item_spec, &format!("{pointer}/{i}"), item)?);
                 }
                 Some(Value::Array(out))
             }
             (kind, _) => {
-                self.errors.push(FieldError::new(pointer, "invalid_type", format!("expected {}", kind_name(kind))));
+                self.errors.push(FieldError::new(
+                    pointer,
+                    "invalid_type",
+                    format!("expected {}", kind_name(kind)),
+                ));
                 None
             }
         }
@@ -296,7 +388,9 @@ impl Cx<'_> {
     fn string(&mut self, spec: &FieldSpec, pointer: &str, raw: &str) -> Option<String> {
         let value = match spec.normalize {
             Some(Normalize::PhoneFormatting) => normalize_phone(raw),
-            Some(Normalize::CountryAlpha2) => crate::country::to_alpha2(raw).map_or_else(|| raw.to_owned(), str::to_owned),
+            Some(Normalize::CountryAlpha2) => {
+                crate::country::to_alpha2(raw).map_or_else(|| raw.to_owned(), str::to_owned)
+            }
             None => raw.to_owned(),
         };
         let len = match spec.length_unit {
@@ -310,31 +404,48 @@ impl Cx<'_> {
         let mut ok = true;
         if let Some(min) = spec.min_length {
             if len < min {
-                self.errors.push(FieldError::new(pointer, "too_short", format!("must be at least {min} {unit}, got {len}")));
+                self.errors.push(FieldError::new(
+                    pointer,
+                    "too_short",
+                    format!("must be at least {min} {unit}, got {len}"),
+                ));
                 ok = false;
             }
         }
         if let Some(max) = spec.max_length {
             if len > max {
-                self.errors.push(FieldError::new(pointer, "too_long", format!("must be at most {max} {unit}, got {len}; values are never truncated")));
+                self.errors.push(FieldError::new(
+                    pointer,
+                    "too_long",
+                    format!("must be at most {max} {unit}, got {len}; values are never truncated"),
+                ));
                 ok = false;
             }
         }
         if let Some(values) = &spec.enum_values {
             if !values.iter().any(|v| v == &value) {
-                self.errors.push(FieldError::new(pointer, "enum", format!("must be one of {}", values.join(", "))));
+                self.errors.push(FieldError::new(
+                    pointer,
+                    "enum",
+                    format!("must be one of {}", values.join(", ")),
+                ));
                 ok = false;
             }
         }
         if let Some(pattern) = &spec.pattern {
             if ok && !matches(pattern, &value) {
-                self.errors.push(FieldError::new(pointer, "pattern", format!("must match {pattern}")));
+                self.errors.push(FieldError::new(
+                    pointer,
+                    "pattern",
+                    format!("must match {pattern}"),
+                ));
                 ok = false;
             }
         }
         if let Some(format) = spec.format {
             if ok && !format_ok(format, &value) {
-                self.errors.push(FieldError::new(pointer, "format", format_message(format)));
+                self.errors
+                    .push(FieldError::new(pointer, "format", format_message(format)));
                 ok = false;
             }
         }
@@ -356,7 +467,9 @@ fn kind_name(kind: ValueKind) -> &'static str {
 
 /// Spaces, dashes, dots and brackets are formatting humans add; providers want digits.
 pub fn normalize_phone(raw: &str) -> String {
-    raw.chars().filter(|c| !matches!(c, ' ' | '\u{a0}' | '-' | '.' | '(' | ')' | '\t')).collect()
+    raw.chars()
+        .filter(|c| !matches!(c, ' ' | '\u{a0}' | '-' | '.' | '(' | ')' | '\t'))
+        .collect()
 }
 
 fn regex_cache() -> &'static Mutex<HashMap<String, Option<Regex>>> {
@@ -381,7 +494,8 @@ pub fn matches(pattern: &str, value: &str) -> bool {
 const E164: &str = r"^\+[1-9]\d{1,14}$";
 /// iClosed's pattern without its two look-aheads, which the `regex` crate lacks; they are
 /// checked by hand in `format_ok`.
-const ICLOSED_EMAIL_TAIL: &str = r"^[A-Za-z0-9_'+\-.]*[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$";
+const ICLOSED_EMAIL_TAIL: &str =
+    r"^[A-Za-z0-9_'+\-.]*[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$";
 /// The `joinedTime` pattern from the iClosed seed, verbatim (it has no look-arounds).
 pub const ICLOSED_JOINED_TIME: &str = r"^(?:(?:\d\d[2468][048]|\d\d[13579][26]|\d\d0[48]|[02468][048]00|[13579][26]00)-02-29|\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|(?:02)-(?:0[1-9]|1\d|2[0-8])))T(?:(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:Z))$";
 
@@ -400,9 +514,12 @@ fn format_ok(format: Format, value: &str) -> bool {
                 _ => false,
             }
         }
-        Format::EmailIclosed => !value.starts_with('.') && !value.contains("..") && matches(ICLOSED_EMAIL_TAIL, value),
+        Format::EmailIclosed => {
+            !value.starts_with('.') && !value.contains("..") && matches(ICLOSED_EMAIL_TAIL, value)
+        }
         Format::E164 => matches(E164, value),
-        Format::Uri => url::Url::parse(value).is_ok_and(|u| u.has_host() || u.scheme() != "http" && u.scheme() != "https"),
+        Format::Uri => url::Url::parse(value)
+            .is_ok_and(|u| u.has_host() || u.scheme() != "http" && u.scheme() != "https"),
         Format::UtcDateTime => matches(ICLOSED_JOINED_TIME, value),
         Format::Uuid => uuid::Uuid::parse_str(value).is_ok(),
         Format::CountryAlpha2 => crate::country::is_alpha2(value),

@@ -21,15 +21,22 @@ pub fn sandbox_credential(provider: ProviderKind, base_url: &str) -> Option<(Str
             gateway_sandbox::BIRD_SANDBOX_KEY.to_owned(),
             json!({"workspaceId": gateway_sandbox::BIRD_SANDBOX_WORKSPACE, "baseUrl": base_url}),
         )),
-        ProviderKind::Karia => Some(("karia-sandbox-key".to_owned(), json!({"organisationId": "1", "workspaceId": "1", "baseUrl": base_url}))),
-        ProviderKind::Iclosed => Some(("iclosed_sandbox_key".to_owned(), json!({"baseUrl": base_url}))),
+        ProviderKind::Karia => Some((
+            "karia-sandbox-key".to_owned(),
+            json!({"organisationId": "1", "workspaceId": "1", "baseUrl": base_url}),
+        )),
+        ProviderKind::Iclosed => Some((
+            "iclosed_sandbox_key".to_owned(),
+            json!({"baseUrl": base_url}),
+        )),
     }
 }
 
 fn master_key(data_dir: &Path) -> anyhow::Result<SecretString> {
     let path = data_dir.join("master.key");
     if path.is_file() {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("could not read {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("could not read {}", path.display()))?;
         return Ok(SecretString::from(text.trim().to_owned()));
     }
     let key = Cipher::generate_master_key();
@@ -46,7 +53,9 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).with_context(|| format!("could not create {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("could not create {}", path.display()))?;
     file.write_all(contents.as_bytes())?;
     Ok(())
 }
@@ -59,7 +68,8 @@ fn random_token() -> String {
 
 /// Runs the demo until Ctrl-C.
 pub async fn run(mut settings: Settings, data_dir: PathBuf) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("could not create {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("could not create {}", data_dir.display()))?;
     let key = master_key(&data_dir)?;
     // A fresh database each run: the sandbox starts empty too, and API keys can only be shown
     // when they are created.
@@ -89,7 +99,9 @@ pub async fn run(mut settings: Settings, data_dir: PathBuf) -> anyhow::Result<()
     let mut credentials = Vec::new();
     for provider in gateway_adapters::available_providers() {
         let base = format!("http://{sandbox_addr}/{provider}");
-        let Some((secret, settings_json)) = sandbox_credential(provider, &base) else { continue };
+        let Some((secret, settings_json)) = sandbox_credential(provider, &base) else {
+            continue;
+        };
         let resp = http
             .post(format!("{api}/credentials?verify=true"))
             .bearer_auth(&api_key)
@@ -102,7 +114,10 @@ pub async fn run(mut settings: Settings, data_dir: PathBuf) -> anyhow::Result<()
         if !status.is_success() {
             bail!("demo: creating the {provider} credential answered {status}: {body}");
         }
-        let id = body["credential"]["id"].as_str().unwrap_or_default().to_owned();
+        let id = body["credential"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         credentials.push((provider, id));
     }
 
@@ -119,7 +134,16 @@ pub async fn run(mut settings: Settings, data_dir: PathBuf) -> anyhow::Result<()
         example_contact = body["contact"]["id"].as_str().map(str::to_owned);
     }
 
-    print_banner(&api, &sandbox_addr.to_string(), tenant.id.as_str(), &api_key, &admin_token, &credentials, example_contact.as_deref(), &data_dir);
+    print_banner(
+        &api,
+        &sandbox_addr.to_string(),
+        tenant.id.as_str(),
+        &api_key,
+        &admin_token,
+        &credentials,
+        example_contact.as_deref(),
+        &data_dir,
+    );
 
     stop_signal().await;
     eprintln!("\nstopping…");
@@ -139,12 +163,22 @@ fn print_banner(
     contact: Option<&str>,
     data_dir: &Path,
 ) {
-    let first = credentials.first().map(|(_, id)| id.as_str()).unwrap_or("CREDENTIAL_ID");
+    let first = credentials
+        .first()
+        .map(|(_, id)| id.as_str())
+        .unwrap_or("CREDENTIAL_ID");
     let mut out = String::new();
     out.push_str("\n================ crm-gateway demo ================\n");
-    out.push_str(&format!("Gateway API:   {api}   (OpenAPI: {api}/openapi.json)\n"));
-    out.push_str(&format!("Sandbox:       http://{sandbox}   (provider simulators)\n"));
-    out.push_str(&format!("Database:      {}\n", data_dir.join("demo.db").display()));
+    out.push_str(&format!(
+        "Gateway API:   {api}   (OpenAPI: {api}/openapi.json)\n"
+    ));
+    out.push_str(&format!(
+        "Sandbox:       http://{sandbox}   (provider simulators)\n"
+    ));
+    out.push_str(&format!(
+        "Database:      {}\n",
+        data_dir.join("demo.db").display()
+    ));
     out.push_str(&format!("Tenant:        {tenant}\n"));
     out.push_str(&format!("API key:       {api_key}\n"));
     out.push_str(&format!("Admin token:   {admin_token}\n"));

@@ -5,7 +5,6 @@ pub mod demo;
 pub mod settings;
 pub mod telemetry;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -25,7 +24,12 @@ pub use settings::Settings;
 pub async fn open_store(settings: &Settings, cipher: Cipher) -> anyhow::Result<Store> {
     let store = Store::connect(settings.database_url.expose_secret(), cipher)
         .await
-        .with_context(|| format!("could not open the database at {}", settings.database_url_redacted()))?;
+        .with_context(|| {
+            format!(
+                "could not open the database at {}",
+                settings.database_url_redacted()
+            )
+        })?;
     store.migrate().await.context("database migration failed")?;
     Ok(store)
 }
@@ -49,7 +53,9 @@ impl RunningGateway {
         match tokio::time::timeout(grace, &mut self.task).await {
             Ok(_) => {}
             Err(_) => {
-                tracing::warn!("requests still running after the shutdown grace period; stopping them");
+                tracing::warn!(
+                    "requests still running after the shutdown grace period; stopping them"
+                );
                 self.task.abort();
             }
         }
@@ -58,8 +64,13 @@ impl RunningGateway {
 }
 
 /// Builds the API on `store` and serves it on `listener`.
-pub async fn start_gateway(settings: &Settings, store: Store, listener: TcpListener) -> anyhow::Result<RunningGateway> {
-    let transport = Transport::new(&settings.transport_config()).context("could not set up the HTTP client")?;
+pub async fn start_gateway(
+    settings: &Settings,
+    store: Store,
+    listener: TcpListener,
+) -> anyhow::Result<RunningGateway> {
+    let transport =
+        Transport::new(&settings.transport_config()).context("could not set up the HTTP client")?;
     let state = AppState::new(
         store.clone(),
         Registry::new(transport),
@@ -77,7 +88,12 @@ pub async fn start_gateway(settings: &Settings, store: Store, listener: TcpListe
             })
             .await
     });
-    Ok(RunningGateway { addr, store, stop: Some(stop), task })
+    Ok(RunningGateway {
+        addr,
+        store,
+        stop: Some(stop),
+        task,
+    })
 }
 
 /// Binds `addr`; with `fallback`, an address in use falls back to a free port on the same
@@ -87,33 +103,33 @@ pub async fn bind(addr: SocketAddr, fallback: bool) -> anyhow::Result<TcpListene
         Ok(l) => Ok(l),
         Err(e) if fallback && e.kind() == std::io::ErrorKind::AddrInUse => {
             let any = SocketAddr::new(addr.ip(), 0);
-            TcpListener::bind(any).await.with_context(|| format!("could not bind {any}"))
+            TcpListener::bind(any)
+                .await
+                .with_context(|| format!("could not bind {any}"))
         }
         Err(e) => Err(e).with_context(|| format!("could not listen on {addr}")),
     }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-pub fn stop_signal() -> impl Future<Output = ()> + Send + 'static {
-    async {
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
             }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            () = ctrl_c => {},
-            () = term => {},
+            Err(_) => std::future::pending::<()>().await,
         }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
     }
 }
 
@@ -136,7 +152,9 @@ pub async fn sandbox(settings: Settings) -> anyhow::Result<()> {
     let listener = bind(settings.sandbox_listen, false).await?;
     let addr = listener.local_addr()?;
     tracing::info!(listen = %addr, "provider sandbox serving: http://{addr}/bird");
-    gateway_sandbox::serve(listener, stop_signal()).await.context("sandbox failed")?;
+    gateway_sandbox::serve(listener, stop_signal())
+        .await
+        .context("sandbox failed")?;
     Ok(())
 }
 

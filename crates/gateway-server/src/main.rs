@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use gateway_server::{settings::Settings, telemetry};
 
 #[derive(Parser)]
-#[command(name = "crm-gateway", version, about = "Unified CRM integration gateway")]
+#[command(
+    name = "crm-gateway",
+    version,
+    about = "Unified CRM integration gateway"
+)]
 struct Cli {
     /// A TOML file layered over the defaults (before CRM_GATEWAY_* variables).
     #[arg(long, global = true, value_name = "FILE")]
@@ -68,7 +72,10 @@ fn main() -> ExitCode {
     }
     telemetry::init(&settings.log.format, &settings.log.level);
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("crm-gateway: could not start the async runtime: {e}");
@@ -81,7 +88,9 @@ fn main() -> ExitCode {
             Command::Serve => gateway_server::serve(settings).await,
             Command::Sandbox => gateway_server::sandbox(settings).await,
             Command::Migrate => gateway_server::migrate(settings).await,
-            Command::Tenant { command: TenantCommand::Create { name } } => {
+            Command::Tenant {
+                command: TenantCommand::Create { name },
+            } => {
                 let line = gateway_server::tenant_create(settings, &name).await?;
                 println!("{line}");
                 Ok(())

@@ -14,7 +14,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_crm-gateway");
 const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn command(dir: &std::path::Path) -> Command {
@@ -43,7 +47,10 @@ async fn wait_ready(url: &str) {
 }
 
 fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -62,10 +69,17 @@ fn tenant_create_prints_one_json_line() {
     let dir = tempfile::tempdir().unwrap();
     let out = command(dir.path())
         .args(["tenant", "create", "Acme"])
-        .env("CRM_GATEWAY_DATABASE_URL", format!("sqlite://{}/g.db?mode=rwc", dir.path().display()))
+        .env(
+            "CRM_GATEWAY_DATABASE_URL",
+            format!("sqlite://{}/g.db?mode=rwc", dir.path().display()),
+        )
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     let v: Value = serde_json::from_str(stdout.trim()).unwrap();
@@ -78,20 +92,30 @@ fn serve_refuses_to_start_without_a_master_key() {
     let dir = tempfile::tempdir().unwrap();
     let out = command(dir.path())
         .arg("serve")
-        .env("CRM_GATEWAY_DATABASE_URL", format!("sqlite://{}/g.db?mode=rwc", dir.path().display()))
+        .env(
+            "CRM_GATEWAY_DATABASE_URL",
+            format!("sqlite://{}/g.db?mode=rwc", dir.path().display()),
+        )
         .env("CRM_GATEWAY_LISTEN", format!("127.0.0.1:{}", free_port()))
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("CRM_GATEWAY_MASTER_KEY"));
 
-    let bad = command(dir.path()).arg("serve").env("CRM_GATEWAY_MASTER_KEY", "c2hvcnQ=").output().unwrap();
+    let bad = command(dir.path())
+        .arg("serve")
+        .env("CRM_GATEWAY_MASTER_KEY", "c2hvcnQ=")
+        .output()
+        .unwrap();
     assert!(!bad.status.success());
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(stderr.contains("32 bytes"), "{stderr}");
     assert!(!stderr.contains("c2hvcnQ="));
 
-    let missing_file = command(dir.path()).args(["--config", "nope.toml", "migrate"]).output().unwrap();
+    let missing_file = command(dir.path())
+        .args(["--config", "nope.toml", "migrate"])
+        .output()
+        .unwrap();
     assert!(!missing_file.status.success());
 }
 
@@ -105,17 +129,34 @@ async fn serve_and_sandbox_as_processes_keep_secrets_out_of_logs_and_database() 
 
     let mut sandbox = command(dir.path())
         .arg("sandbox")
-        .env("CRM_GATEWAY_SANDBOX_LISTEN", format!("127.0.0.1:{sandbox_port}"))
+        .env(
+            "CRM_GATEWAY_SANDBOX_LISTEN",
+            format!("127.0.0.1:{sandbox_port}"),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let migrate = command(dir.path()).arg("migrate").env("CRM_GATEWAY_DATABASE_URL", format!("sqlite://{}?mode=rwc", db_path.display())).output().unwrap();
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let migrate = command(dir.path())
+        .arg("migrate")
+        .env(
+            "CRM_GATEWAY_DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", db_path.display()),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
     let mut serve = command(dir.path())
         .args(["serve", "--log-format", "json"])
         .env("CRM_GATEWAY_LISTEN", format!("127.0.0.1:{api_port}"))
-        .env("CRM_GATEWAY_DATABASE_URL", format!("sqlite://{}?mode=rwc", db_path.display()))
+        .env(
+            "CRM_GATEWAY_DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", db_path.display()),
+        )
         .env("CRM_GATEWAY_MASTER_KEY", MASTER_KEY)
         .env("CRM_GATEWAY_ADMIN_TOKEN", admin)
         .env("CRM_GATEWAY_ALLOW_PRIVATE_BASE_URLS", "true")
@@ -129,7 +170,16 @@ async fn serve_and_sandbox_as_processes_keep_secrets_out_of_logs_and_database() 
     wait_ready(&format!("http://127.0.0.1:{sandbox_port}/bird/_sim/stats")).await;
 
     let http = reqwest::Client::new();
-    let tenant: Value = http.post(format!("{api}/admin/tenants")).bearer_auth(admin).json(&json!({"name": "ops"})).send().await.unwrap().json().await.unwrap();
+    let tenant: Value = http
+        .post(format!("{api}/admin/tenants"))
+        .bearer_auth(admin)
+        .json(&json!({"name": "ops"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let key = tenant["apiKey"].as_str().unwrap().to_owned();
     let cred: Value = http
         .post(format!("{api}/credentials?verify=true"))
@@ -162,18 +212,45 @@ async fn serve_and_sandbox_as_processes_keep_secrets_out_of_logs_and_database() 
         .await
         .unwrap();
     assert_eq!(rotate.status(), 200);
-    let refused = http.get(format!("{api}/crm/contacts?credentialId={cred_id}")).bearer_auth(&key).send().await.unwrap();
+    let refused = http
+        .get(format!("{api}/crm/contacts?credentialId={cred_id}"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 502);
 
     let status = terminate(&mut serve);
-    assert!(status.success(), "serve did not exit cleanly on SIGTERM: {status:?}");
+    assert!(
+        status.success(),
+        "serve did not exit cleanly on SIGTERM: {status:?}"
+    );
     let mut logs = String::new();
-    serve.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    serve
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
     terminate(&mut sandbox);
 
-    assert!(logs.contains("binary-test-req-1"), "request id missing from logs");
-    assert!(logs.lines().filter(|l| !l.trim().is_empty()).all(|l| serde_json::from_str::<Value>(l).is_ok()), "--log-format json wrote a non-JSON line");
-    for secret in ["bird-sandbox-key", "rotated-wrong-secret-xyz", MASTER_KEY, admin, key.as_str()] {
+    assert!(
+        logs.contains("binary-test-req-1"),
+        "request id missing from logs"
+    );
+    assert!(
+        logs.lines()
+            .filter(|l| !l.trim().is_empty())
+            .all(|l| serde_json::from_str::<Value>(l).is_ok()),
+        "--log-format json wrote a non-JSON line"
+    );
+    for secret in [
+        "bird-sandbox-key",
+        "rotated-wrong-secret-xyz",
+        MASTER_KEY,
+        admin,
+        key.as_str(),
+    ] {
         assert!(!logs.contains(secret), "a secret leaked into the logs");
     }
     let mut db = std::fs::read(&db_path).unwrap();
@@ -182,7 +259,10 @@ async fn serve_and_sandbox_as_processes_keep_secrets_out_of_logs_and_database() 
     }
     let db = String::from_utf8_lossy(&db);
     for secret in ["bird-sandbox-key", "rotated-wrong-secret-xyz", key.as_str()] {
-        assert!(!db.contains(secret), "a secret is stored in clear in the database");
+        assert!(
+            !db.contains(secret),
+            "a secret is stored in clear in the database"
+        );
     }
 }
 
@@ -213,7 +293,10 @@ async fn demo_prints_a_working_first_call() {
     .await
     .unwrap();
     let text = lines.join("\n");
-    let export = lines.iter().find(|l| l.starts_with("export API=")).expect("export line");
+    let export = lines
+        .iter()
+        .find(|l| l.starts_with("export API="))
+        .expect("export line");
     let mut api = String::new();
     let mut key = String::new();
     let mut cred = String::new();
@@ -227,10 +310,18 @@ async fn demo_prints_a_working_first_call() {
         }
     }
     assert!(text.contains("curl"), "{text}");
-    let r = reqwest::Client::new().get(format!("{api}/crm/contacts?credentialId={cred}")).bearer_auth(&key).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{api}/crm/contacts?credentialId={cred}"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
-    assert!(!body["contacts"].as_array().unwrap().is_empty(), "the demo contact is missing");
+    assert!(
+        !body["contacts"].as_array().unwrap().is_empty(),
+        "the demo contact is missing"
+    );
     let status = terminate(&mut demo);
     assert!(status.success(), "{status:?}");
     assert!(dir.path().join("demo-data/master.key").is_file());

@@ -28,7 +28,10 @@ impl TestDb {
     /// A new SQLite file.
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("gateway.db").display());
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("gateway.db").display()
+        );
         TestDb::Sqlite { dir, url }
     }
 
@@ -37,7 +40,10 @@ impl TestDb {
     pub async fn postgres() -> Option<TestDb> {
         let required = std::env::var(REQUIRE_POSTGRES_VAR).is_ok_and(|v| v == "1");
         let Ok(admin) = std::env::var(POSTGRES_URL_VAR) else {
-            assert!(!required, "{REQUIRE_POSTGRES_VAR}=1 but {POSTGRES_URL_VAR} is not set");
+            assert!(
+                !required,
+                "{REQUIRE_POSTGRES_VAR}=1 but {POSTGRES_URL_VAR} is not set"
+            );
             eprintln!("PostgreSQL half SKIPPED: {POSTGRES_URL_VAR} is not set");
             return None;
         };
@@ -45,16 +51,24 @@ impl TestDb {
         let mut conn = match sqlx::PgConnection::connect(&admin).await {
             Ok(c) => c,
             Err(e) => {
-                assert!(!required, "PostgreSQL at {POSTGRES_URL_VAR} is unreachable: {e}");
+                assert!(
+                    !required,
+                    "PostgreSQL at {POSTGRES_URL_VAR} is unreachable: {e}"
+                );
                 eprintln!("PostgreSQL half SKIPPED: server unreachable: {e}");
                 return None;
             }
         };
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
         let _ = conn.close().await;
         let mut url = url::Url::parse(&admin).expect("postgres url");
         url.set_path(&format!("/{name}"));
-        Some(TestDb::Postgres { url: url.to_string() })
+        Some(TestDb::Postgres {
+            url: url.to_string(),
+        })
     }
 
     /// The URL to give the gateway.

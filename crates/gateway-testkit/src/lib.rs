@@ -67,19 +67,28 @@ impl TestApp {
     pub async fn spawn_with(db: TestDb, tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let sandbox_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sandbox_addr = sandbox_listener.local_addr().unwrap();
-        let sandbox_task = tokio::spawn(gateway_sandbox::serve(sandbox_listener, std::future::pending()));
+        let sandbox_task = tokio::spawn(gateway_sandbox::serve(
+            sandbox_listener,
+            std::future::pending(),
+        ));
 
         let mut settings = Settings::load(None).unwrap();
         settings.database_url = SecretString::from(db.url().to_owned());
-        settings.master_key = Some(SecretString::from("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_owned()));
+        settings.master_key = Some(SecretString::from(
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_owned(),
+        ));
         settings.admin_token = Some(SecretString::from(ADMIN_TOKEN.to_owned()));
         settings.allow_private_base_urls = true;
         settings.transport.request_timeout = Duration::from_secs(5);
         tweak(&mut settings);
 
-        let store = gateway_server::open_store(&settings, settings.cipher().unwrap()).await.unwrap();
+        let store = gateway_server::open_store(&settings, settings.cipher().unwrap())
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let gateway = gateway_server::start_gateway(&settings, store, listener).await.unwrap();
+        let gateway = gateway_server::start_gateway(&settings, store, listener)
+            .await
+            .unwrap();
         TestApp {
             api: format!("http://{}", gateway.addr),
             sandbox: format!("http://{sandbox_addr}"),
@@ -96,7 +105,13 @@ impl TestApp {
     }
 
     /// Sends a request; `key` is the bearer token.
-    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> Answer {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let mut req = self.http.request(method, format!("{}{path}", self.api));
         if let Some(key) = key {
             req = req.bearer_auth(key);
@@ -120,9 +135,19 @@ impl TestApp {
 
     /// Creates a tenant through the admin API.
     pub async fn tenant(&self, name: &str) -> TestTenant {
-        let a = self.call(Method::POST, "/admin/tenants", Some(ADMIN_TOKEN), Some(json!({"name": name}))).await;
+        let a = self
+            .call(
+                Method::POST,
+                "/admin/tenants",
+                Some(ADMIN_TOKEN),
+                Some(json!({"name": name})),
+            )
+            .await;
         assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
-        TestTenant { id: a.body["tenantId"].as_str().unwrap().to_owned(), key: a.body["apiKey"].as_str().unwrap().to_owned() }
+        TestTenant {
+            id: a.body["tenantId"].as_str().unwrap().to_owned(),
+            key: a.body["apiKey"].as_str().unwrap().to_owned(),
+        }
     }
 
     /// `{base}/bird` etc.
@@ -133,7 +158,8 @@ impl TestApp {
     /// Creates a verified credential on the sandbox account of `provider`; returns its id.
     pub async fn credential(&self, tenant: &TestTenant, provider: &str) -> String {
         let kind: gateway_core::ProviderKind = provider.parse().unwrap();
-        let (secret, settings) = gateway_server::demo::sandbox_credential(kind, &self.provider_base(provider)).unwrap();
+        let (secret, settings) =
+            gateway_server::demo::sandbox_credential(kind, &self.provider_base(provider)).unwrap();
         let a = self
             .call(
                 Method::POST,
@@ -147,8 +173,17 @@ impl TestApp {
     }
 
     /// A call to the sandbox's control routes.
-    pub async fn sim(&self, method: Method, provider: &str, path: &str, body: Option<Value>) -> Answer {
-        let mut req = self.http.request(method, format!("{}/_sim{path}", self.provider_base(provider)));
+    pub async fn sim(
+        &self,
+        method: Method,
+        provider: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut req = self.http.request(
+            method,
+            format!("{}/_sim{path}", self.provider_base(provider)),
+        );
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -169,5 +204,10 @@ async fn answer(resp: reqwest::Response) -> Answer {
     let headers = resp.headers().clone();
     let text = resp.text().await.unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Answer { status, headers, body, text }
+    Answer {
+        status,
+        headers,
+        body,
+        text,
+    }
 }

@@ -56,16 +56,28 @@ pub struct KeyCreated {
 #[utoipa::path(post, path = "/admin/tenants", tag = "admin", request_body = TenantIn,
     responses((status = 201, body = TenantCreated), (status = 401, body = Problem), (status = 422, body = Problem)),
     security(("adminToken" = [])))]
-pub async fn create_tenant(State(state): State<AppState>, _admin: Admin, JsonBody(body): JsonBody<TenantIn>) -> ApiResult<(StatusCode, Json<TenantCreated>)> {
+pub async fn create_tenant(
+    State(state): State<AppState>,
+    _admin: Admin,
+    JsonBody(body): JsonBody<TenantIn>,
+) -> ApiResult<(StatusCode, Json<TenantCreated>)> {
     let name = body.name.unwrap_or_default();
     if name.trim().is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid("/name", "invalid", "name is required, 1–200 characters"));
+        return Err(ApiError::invalid(
+            "/name",
+            "invalid",
+            "name is required, 1–200 characters",
+        ));
     }
     let (tenant, key) = state.store().create_tenant(name.trim()).await?;
     tracing::info!(tenant = %tenant.id, "tenant created");
     Ok((
         StatusCode::CREATED,
-        Json(TenantCreated { tenant_id: tenant.id.to_string(), api_key: key.api_key.expose_secret().to_owned(), key_id: key.key_id.to_string() }),
+        Json(TenantCreated {
+            tenant_id: tenant.id.to_string(),
+            api_key: key.api_key.expose_secret().to_owned(),
+            key_id: key.key_id.to_string(),
+        }),
     ))
 }
 
@@ -73,27 +85,49 @@ pub async fn create_tenant(State(state): State<AppState>, _admin: Admin, JsonBod
 #[utoipa::path(post, path = "/admin/tenants/{id}/keys", tag = "admin", params(("id" = String, Path)),
     responses((status = 201, body = KeyCreated), (status = 401, body = Problem), (status = 404, body = Problem)),
     security(("adminToken" = [])))]
-pub async fn create_key(State(state): State<AppState>, _admin: Admin, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
+pub async fn create_key(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<KeyCreated>)> {
     let tenant = TenantId::parse(&id).map_err(|_| ApiError::NotFound("tenant"))?;
-    let key = state.store().create_api_key(&tenant).await.map_err(|e| match e {
-        gateway_store::StoreError::NotFound => ApiError::NotFound("tenant"),
-        other => other.into(),
-    })?;
+    let key = state
+        .store()
+        .create_api_key(&tenant)
+        .await
+        .map_err(|e| match e {
+            gateway_store::StoreError::NotFound => ApiError::NotFound("tenant"),
+            other => other.into(),
+        })?;
     tracing::info!(tenant = %tenant, key = %key.key_id, "api key issued");
-    Ok((StatusCode::CREATED, Json(KeyCreated { key_id: key.key_id.to_string(), api_key: key.api_key.expose_secret().to_owned() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(KeyCreated {
+            key_id: key.key_id.to_string(),
+            api_key: key.api_key.expose_secret().to_owned(),
+        }),
+    ))
 }
 
 /// Revokes a key; requests with it fail with 401 from now on.
 #[utoipa::path(delete, path = "/admin/tenants/{id}/keys/{keyId}", tag = "admin", params(("id" = String, Path), ("keyId" = String, Path)),
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)),
     security(("adminToken" = [])))]
-pub async fn revoke_key(State(state): State<AppState>, _admin: Admin, Path((id, key_id)): Path<(String, String)>) -> ApiResult<StatusCode> {
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((id, key_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     let tenant = TenantId::parse(&id).map_err(|_| ApiError::NotFound("tenant"))?;
     let key = ApiKeyId::parse(&key_id).map_err(|_| ApiError::NotFound("key"))?;
-    state.store().revoke_api_key(&tenant, &key).await.map_err(|e| match e {
-        gateway_store::StoreError::NotFound => ApiError::NotFound("key"),
-        other => other.into(),
-    })?;
+    state
+        .store()
+        .revoke_api_key(&tenant, &key)
+        .await
+        .map_err(|e| match e {
+            gateway_store::StoreError::NotFound => ApiError::NotFound("key"),
+            other => other.into(),
+        })?;
     tracing::info!(tenant = %tenant, key = %key, "api key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

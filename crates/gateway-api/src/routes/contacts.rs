@@ -11,8 +11,8 @@ use chrono::Utc;
 use gateway_core::model::Contact;
 use gateway_core::validate::{prepare_write, WriteMode};
 use gateway_core::{
-    ContactId, ContactInput, CrmAdapter, ErrorKind, ListRequest, Operation, PlannedCall, RemoteContact, TenantId, Warning,
-    WriteOutcome, WriteStep,
+    ContactId, ContactInput, CrmAdapter, ErrorKind, ListRequest, Operation, PlannedCall,
+    RemoteContact, TenantId, Warning, WriteOutcome, WriteStep,
 };
 use gateway_store::{CredentialRecord, DetectedBy, IndexEntry, SeenContact};
 use serde::{Deserialize, Serialize};
@@ -31,7 +31,13 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/crm/contacts", get(list_contacts).post(create_contact))
         .route("/crm/contacts/schema", get(contact_schema))
-        .route("/crm/contacts/{id}", get(get_contact).patch(update_contact).put(update_contact).delete(delete_contact))
+        .route(
+            "/crm/contacts/{id}",
+            get(get_contact)
+                .patch(update_contact)
+                .put(update_contact)
+                .delete(delete_contact),
+        )
 }
 
 #[derive(Deserialize)]
@@ -145,7 +151,10 @@ pub struct ContactSchema {
 
 fn fingerprint(contact: &RemoteContact) -> String {
     let bytes = serde_json::to_vec(contact).unwrap_or_default();
-    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn seen(contact: &RemoteContact) -> SeenContact {
@@ -181,15 +190,35 @@ fn output(entry: &IndexEntry, c: RemoteContact) -> Contact {
 
 /// What the index alone knows: used for contacts deleted in the provider.
 fn tombstone(entry: &IndexEntry) -> Contact {
-    output(entry, RemoteContact { remote_id: entry.remote_id.clone(), ..RemoteContact::default() })
+    output(
+        entry,
+        RemoteContact {
+            remote_id: entry.remote_id.clone(),
+            ..RemoteContact::default()
+        },
+    )
 }
 
-async fn index_one(state: &AppState, tenant: &TenantId, cred: &CredentialRecord, contact: &RemoteContact) -> ApiResult<IndexEntry> {
-    let mut entries = state.store().index_seen(tenant, &cred.id, &[seen(contact)], Utc::now()).await?;
-    entries.pop().ok_or_else(|| ApiError::Internal(anyhow::anyhow!("index_seen returned no entry")))
+async fn index_one(
+    state: &AppState,
+    tenant: &TenantId,
+    cred: &CredentialRecord,
+    contact: &RemoteContact,
+) -> ApiResult<IndexEntry> {
+    let mut entries = state
+        .store()
+        .index_seen(tenant, &cred.id, &[seen(contact)], Utc::now())
+        .await?;
+    entries
+        .pop()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("index_seen returned no entry")))
 }
 
-async fn context(state: &AppState, tenant: &TenantId, credential_id: &str) -> ApiResult<(CredentialRecord, Arc<dyn CrmAdapter>)> {
+async fn context(
+    state: &AppState,
+    tenant: &TenantId,
+    credential_id: &str,
+) -> ApiResult<(CredentialRecord, Arc<dyn CrmAdapter>)> {
     let cred = load_credential(state, tenant, credential_id).await?;
     let adapter = adapter_for(state, tenant, &cred).await?;
     Ok((cred, adapter))
@@ -199,19 +228,37 @@ fn require(adapter: &dyn CrmAdapter, op: Operation) -> ApiResult<()> {
     if adapter.declaration().supports(op) {
         Ok(())
     } else {
-        Err(ApiError::Adapter(gateway_core::AdapterError::unsupported(adapter.provider(), &format!("{} on contacts", op.as_str()))))
+        Err(ApiError::Adapter(gateway_core::AdapterError::unsupported(
+            adapter.provider(),
+            &format!("{} on contacts", op.as_str()),
+        )))
     }
 }
 
-async fn indexed(state: &AppState, tenant: &TenantId, cred: &CredentialRecord, id: &str) -> ApiResult<IndexEntry> {
+async fn indexed(
+    state: &AppState,
+    tenant: &TenantId,
+    cred: &CredentialRecord,
+    id: &str,
+) -> ApiResult<IndexEntry> {
     let Ok(id) = ContactId::parse(id) else {
         return Err(ApiError::NotFound("contact"));
     };
-    state.store().index_get(tenant, &cred.id, &id).await?.ok_or(ApiError::NotFound("contact"))
+    state
+        .store()
+        .index_get(tenant, &cred.id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("contact"))
 }
 
-fn validated(adapter: &dyn CrmAdapter, mode: WriteMode, input: &ContactInput, strict: bool) -> ApiResult<(ContactInput, Vec<Warning>)> {
-    let prepared = prepare_write(adapter.declaration(), mode, input, strict).map_err(|f| ApiError::validation(f.errors))?;
+fn validated(
+    adapter: &dyn CrmAdapter,
+    mode: WriteMode,
+    input: &ContactInput,
+    strict: bool,
+) -> ApiResult<(ContactInput, Vec<Warning>)> {
+    let prepared = prepare_write(adapter.declaration(), mode, input, strict)
+        .map_err(|f| ApiError::validation(f.errors))?;
     let op = match mode {
         WriteMode::Create => Operation::Create,
         WriteMode::Update => Operation::Update,
@@ -223,9 +270,17 @@ fn validated(adapter: &dyn CrmAdapter, mode: WriteMode, input: &ContactInput, st
     Ok((prepared.input, prepared.warnings))
 }
 
-fn write_answer(entry: &IndexEntry, outcome: WriteOutcome, mut warnings: Vec<Warning>) -> ContactWriteOut {
+fn write_answer(
+    entry: &IndexEntry,
+    outcome: WriteOutcome,
+    mut warnings: Vec<Warning>,
+) -> ContactWriteOut {
     warnings.extend(outcome.warnings);
-    ContactWriteOut { contact: output(entry, outcome.contact), warnings, failed_steps: outcome.failed_steps }
+    ContactWriteOut {
+        contact: output(entry, outcome.contact),
+        warnings,
+        failed_steps: outcome.failed_steps,
+    }
 }
 
 /// Creates a contact in the credential's CRM.
@@ -248,7 +303,12 @@ pub async fn create_contact(
     let (input, warnings) = validated(adapter.as_ref(), WriteMode::Create, &input, q.strict)?;
     if q.dry_run {
         let requests = adapter.plan_write(Operation::Create, None, &input);
-        return Ok(Json(DryRunOut { dry_run: true, warnings, requests }).into_response());
+        return Ok(Json(DryRunOut {
+            dry_run: true,
+            warnings,
+            requests,
+        })
+        .into_response());
     }
     let outcome = observe(&state, &tenant, &cred, adapter.create_contact(&input).await).await?;
     let entry = index_one(&state, &tenant, &cred, &outcome.contact).await?;
@@ -270,18 +330,27 @@ pub async fn get_contact(
     let (cred, adapter) = context(&state, &tenant, &q.credential_id).await?;
     let entry = indexed(&state, &tenant, &cred, &id).await?;
     if entry.remote_deleted {
-        return Ok(Json(ContactEnvelope { contact: tombstone(&entry) }));
+        return Ok(Json(ContactEnvelope {
+            contact: tombstone(&entry),
+        }));
     }
     match adapter.get_contact(&entry.remote_id).await {
         Ok(remote) => {
             let entry = index_one(&state, &tenant, &cred, &remote).await?;
-            Ok(Json(ContactEnvelope { contact: output(&entry, remote) }))
+            Ok(Json(ContactEnvelope {
+                contact: output(&entry, remote),
+            }))
         }
         // The provider says it is gone: flag it now rather than waiting for reconciliation.
         Err(e) if e.kind == ErrorKind::NotFound => {
-            let entry = state.store().index_mark_deleted(&tenant, &cred.id, &entry.id, DetectedBy::OnUse, Utc::now()).await?;
+            let entry = state
+                .store()
+                .index_mark_deleted(&tenant, &cred.id, &entry.id, DetectedBy::OnUse, Utc::now())
+                .await?;
             tracing::info!(credential = %cred.id, contact = %entry.id, "contact found deleted in the provider");
-            Ok(Json(ContactEnvelope { contact: tombstone(&entry) }))
+            Ok(Json(ContactEnvelope {
+                contact: tombstone(&entry),
+            }))
         }
         Err(e) => Err(failed(&state, &tenant, &cred, e).await),
     }
@@ -303,24 +372,53 @@ pub async fn list_contacts(
     require(adapter.as_ref(), Operation::List)?;
     let size = page_size(q.page_size, state.config().default_page_size)?;
     let position = match q.cursor.as_deref() {
-        None => ContactCursor { credential: cred.id.to_string(), provider: None, tombstones: false, after_tombstone: None },
+        None => ContactCursor {
+            credential: cred.id.to_string(),
+            provider: None,
+            tombstones: false,
+            after_tombstone: None,
+        },
         Some(text) => {
             let c: ContactCursor = cursor::decode(text)?;
             if c.credential != cred.id.as_str() {
-                return Err(ApiError::bad_parameter("cursor", "this cursor belongs to another credential"));
+                return Err(ApiError::bad_parameter(
+                    "cursor",
+                    "this cursor belongs to another credential",
+                ));
             }
             c
         }
     };
 
     if position.tombstones {
-        return tombstone_page(&state, &tenant, &cred, size, position.after_tombstone.as_deref()).await;
+        return tombstone_page(
+            &state,
+            &tenant,
+            &cred,
+            size,
+            position.after_tombstone.as_deref(),
+        )
+        .await;
     }
 
     let page_size = size.min(adapter.declaration().max_page_size);
-    let page = observe(&state, &tenant, &cred, adapter.list_contacts(ListRequest { page_size, cursor: position.provider.clone() }).await).await?;
+    let page = observe(
+        &state,
+        &tenant,
+        &cred,
+        adapter
+            .list_contacts(ListRequest {
+                page_size,
+                cursor: position.provider.clone(),
+            })
+            .await,
+    )
+    .await?;
     let seen: Vec<SeenContact> = page.contacts.iter().map(seen).collect();
-    let entries = state.store().index_seen(&tenant, &cred.id, &seen, Utc::now()).await?;
+    let entries = state
+        .store()
+        .index_seen(&tenant, &cred.id, &seen, Utc::now())
+        .await?;
     let contacts: Vec<Contact> = entries
         .iter()
         .zip(page.contacts)
@@ -329,21 +427,54 @@ pub async fn list_contacts(
         .collect();
 
     let next = match page.next {
-        Some(next) => Some(ContactCursor { credential: cred.id.to_string(), provider: Some(next), tombstones: false, after_tombstone: None }),
-        None if q.include_deleted && !state.store().index_tombstones(&tenant, &cred.id, None, 1).await?.is_empty() => {
-            Some(ContactCursor { credential: cred.id.to_string(), provider: None, tombstones: true, after_tombstone: None })
+        Some(next) => Some(ContactCursor {
+            credential: cred.id.to_string(),
+            provider: Some(next),
+            tombstones: false,
+            after_tombstone: None,
+        }),
+        None if q.include_deleted
+            && !state
+                .store()
+                .index_tombstones(&tenant, &cred.id, None, 1)
+                .await?
+                .is_empty() =>
+        {
+            Some(ContactCursor {
+                credential: cred.id.to_string(),
+                provider: None,
+                tombstones: true,
+                after_tombstone: None,
+            })
         }
         None => None,
     };
-    Ok(Json(ContactList { contacts, page_info: PageInfo { has_next: next.is_some(), next_cursor: next.as_ref().map(cursor::encode) } }))
+    Ok(Json(ContactList {
+        contacts,
+        page_info: PageInfo {
+            has_next: next.is_some(),
+            next_cursor: next.as_ref().map(cursor::encode),
+        },
+    }))
 }
 
-async fn tombstone_page(state: &AppState, tenant: &TenantId, cred: &CredentialRecord, size: u32, after: Option<&str>) -> ApiResult<Json<ContactList>> {
+async fn tombstone_page(
+    state: &AppState,
+    tenant: &TenantId,
+    cred: &CredentialRecord,
+    size: u32,
+    after: Option<&str>,
+) -> ApiResult<Json<ContactList>> {
     let after = match after {
         None => None,
-        Some(a) => Some(ContactId::parse(a).map_err(|_| ApiError::bad_parameter("cursor", "invalid cursor"))?),
+        Some(a) => Some(
+            ContactId::parse(a).map_err(|_| ApiError::bad_parameter("cursor", "invalid cursor"))?,
+        ),
     };
-    let mut rows = state.store().index_tombstones(tenant, &cred.id, after.as_ref(), size + 1).await?;
+    let mut rows = state
+        .store()
+        .index_tombstones(tenant, &cred.id, after.as_ref(), size + 1)
+        .await?;
     let has_next = rows.len() > size as usize;
     rows.truncate(size as usize);
     let next_cursor = match (has_next, rows.last()) {
@@ -355,7 +486,13 @@ async fn tombstone_page(state: &AppState, tenant: &TenantId, cred: &CredentialRe
         })),
         _ => None,
     };
-    Ok(Json(ContactList { contacts: rows.iter().map(tombstone).collect(), page_info: PageInfo { has_next, next_cursor } }))
+    Ok(Json(ContactList {
+        contacts: rows.iter().map(tombstone).collect(),
+        page_info: PageInfo {
+            has_next,
+            next_cursor,
+        },
+    }))
 }
 
 /// Changes only the fields sent (`PUT` is an alias).
@@ -382,7 +519,12 @@ pub async fn update_contact(
     let (input, warnings) = validated(adapter.as_ref(), WriteMode::Update, &input, q.strict)?;
     if q.dry_run {
         let requests = adapter.plan_write(Operation::Update, Some(&entry.remote_id), &input);
-        return Ok(Json(DryRunOut { dry_run: true, warnings, requests }).into_response());
+        return Ok(Json(DryRunOut {
+            dry_run: true,
+            warnings,
+            requests,
+        })
+        .into_response());
     }
     match adapter.update_contact(&entry.remote_id, &input).await {
         Ok(outcome) => {
@@ -391,7 +533,10 @@ pub async fn update_contact(
             Ok(Json(write_answer(&entry, outcome, warnings)).into_response())
         }
         Err(e) if e.kind == ErrorKind::NotFound => {
-            state.store().index_mark_deleted(&tenant, &cred.id, &entry.id, DetectedBy::OnUse, Utc::now()).await?;
+            state
+                .store()
+                .index_mark_deleted(&tenant, &cred.id, &entry.id, DetectedBy::OnUse, Utc::now())
+                .await?;
             Err(ApiError::RemoteDeleted)
         }
         Err(e) => Err(failed(&state, &tenant, &cred, e).await),
@@ -418,7 +563,10 @@ pub async fn delete_contact(
         Err(e) if e.kind == ErrorKind::NotFound => {}
         Err(e) => return Err(failed(&state, &tenant, &cred, e).await),
     }
-    state.store().index_remove(&tenant, &cred.id, &entry.id).await?;
+    state
+        .store()
+        .index_remove(&tenant, &cred.id, &entry.id)
+        .await?;
     tracing::info!(credential = %cred.id, contact = %entry.id, "contact deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -437,9 +585,15 @@ pub async fn contact_schema(
     let update = match q.operation.as_deref().unwrap_or("create") {
         "create" => false,
         "update" => true,
-        other => return Err(ApiError::bad_parameter("operation", format!("must be create or update, got {other:?}"))),
+        other => {
+            return Err(ApiError::bad_parameter(
+                "operation",
+                format!("must be create or update, got {other:?}"),
+            ))
+        }
     };
-    let decl = gateway_adapters::declaration(cred.provider).ok_or(ApiError::NotFound("provider"))?;
+    let decl =
+        gateway_adapters::declaration(cred.provider).ok_or(ApiError::NotFound("provider"))?;
     Ok(Json(schema_for(decl, update)))
 }
 
@@ -450,13 +604,21 @@ pub fn schema_for(decl: &gateway_core::ProviderDeclaration, update: bool) -> Con
         .iter()
         .map(|spec| {
             let support = spec.support_for(update);
-            FieldSchema { supported: support == gateway_core::Support::Stored, support, spec: spec.clone() }
+            FieldSchema {
+                supported: support == gateway_core::Support::Stored,
+                support,
+                spec: spec.clone(),
+            }
         })
         .collect();
     ContactSchema {
         provider: decl.provider,
         operation: if update { "update" } else { "create" }.to_owned(),
-        operation_supported: if update { decl.operations.update } else { decl.operations.create },
+        operation_supported: if update {
+            decl.operations.update
+        } else {
+            decl.operations.create
+        },
         fields,
     }
 }

@@ -25,8 +25,16 @@ use crate::state::AppState;
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/credentials", post(create_credential).get(list_credentials))
-        .route("/credentials/{id}", get(get_credential).patch(update_credential).delete(delete_credential))
+        .route(
+            "/credentials",
+            post(create_credential).get(list_credentials),
+        )
+        .route(
+            "/credentials/{id}",
+            get(get_credential)
+                .patch(update_credential)
+                .delete(delete_credential),
+        )
         .route("/credentials/{id}/check", post(check_credential))
 }
 
@@ -166,34 +174,65 @@ const MAX_TAGS: usize = 50;
 fn check_name(name: &str, errors: &mut Vec<FieldError>) {
     let len = name.chars().count();
     if name.trim().is_empty() {
-        errors.push(FieldError::new("/name", "required", "name must not be empty"));
+        errors.push(FieldError::new(
+            "/name",
+            "required",
+            "name must not be empty",
+        ));
     } else if len > MAX_NAME {
-        errors.push(FieldError::new("/name", "too_long", format!("name must be at most {MAX_NAME} characters, got {len}")));
+        errors.push(FieldError::new(
+            "/name",
+            "too_long",
+            format!("name must be at most {MAX_NAME} characters, got {len}"),
+        ));
     }
 }
 
 fn check_tags(tags: &BTreeMap<String, String>, errors: &mut Vec<FieldError>) {
     if tags.len() > MAX_TAGS {
-        errors.push(FieldError::new("/tags", "too_many_items", format!("at most {MAX_TAGS} tags")));
+        errors.push(FieldError::new(
+            "/tags",
+            "too_many_items",
+            format!("at most {MAX_TAGS} tags"),
+        ));
     }
     for (k, v) in tags {
         let pointer = format!("/tags/{}", gateway_core::validate::pointer_segment(k));
         if k.is_empty() || k.chars().count() > 64 {
-            errors.push(FieldError::new(&pointer, "invalid_key", "tag names must be 1–64 characters"));
+            errors.push(FieldError::new(
+                &pointer,
+                "invalid_key",
+                "tag names must be 1–64 characters",
+            ));
         }
         if v.chars().count() > 256 {
-            errors.push(FieldError::new(&pointer, "too_long", "tag values must be at most 256 characters"));
+            errors.push(FieldError::new(
+                &pointer,
+                "too_long",
+                "tag values must be at most 256 characters",
+            ));
         }
     }
 }
 
 /// Validates settings shape, then the base URL's address (which needs DNS).
-async fn check_settings(state: &AppState, provider: ProviderKind, settings: &Value, errors: &mut Vec<FieldError>) -> Option<Value> {
+async fn check_settings(
+    state: &AppState,
+    provider: ProviderKind,
+    settings: &Value,
+    errors: &mut Vec<FieldError>,
+) -> Option<Value> {
     match gateway_adapters::validate_settings(provider, settings) {
         Ok(valid) => {
             if let Some(url) = valid.get("baseUrl").and_then(Value::as_str) {
-                if let Err(e) = gateway_transport::check_base_url(url, state.allow_private_base_urls()).await {
-                    errors.push(FieldError::new("/settings/baseUrl", "forbidden_url", e.to_string()));
+                if let Err(e) =
+                    gateway_transport::check_base_url(url, state.allow_private_base_urls()).await
+                {
+                    errors.push(FieldError::new(
+                        "/settings/baseUrl",
+                        "forbidden_url",
+                        e.to_string(),
+                    ));
                     return None;
                 }
             }
@@ -207,13 +246,29 @@ async fn check_settings(state: &AppState, provider: ProviderKind, settings: &Val
 }
 
 /// Asks the provider whether the secret works; a refusal is the caller's input problem (422).
-async fn verify(state: &AppState, provider: ProviderKind, settings: &Value, secret: SecretString) -> ApiResult<()> {
+async fn verify(
+    state: &AppState,
+    provider: ProviderKind,
+    settings: &Value,
+    secret: SecretString,
+) -> ApiResult<()> {
     let adapter = state.registry().build(provider, settings, secret)?;
     match adapter.health_check().await {
         Ok(()) => Ok(()),
         Err(e) => match health_of(e.kind) {
-            Health::NeedsReauth => Err(ApiError::invalid("/secret", "credential_rejected", format!("the provider refused this secret: {}", e.message))),
-            Health::Misconfigured => Err(ApiError::invalid("/settings", "misconfigured", format!("the provider account could not be reached with these settings: {}", e.message))),
+            Health::NeedsReauth => Err(ApiError::invalid(
+                "/secret",
+                "credential_rejected",
+                format!("the provider refused this secret: {}", e.message),
+            )),
+            Health::Misconfigured => Err(ApiError::invalid(
+                "/settings",
+                "misconfigured",
+                format!(
+                    "the provider account could not be reached with these settings: {}",
+                    e.message
+                ),
+            )),
             _ => Err(ApiError::Adapter(e)),
         },
     }
@@ -234,18 +289,33 @@ pub async fn create_credential(
     let mut errors = Vec::new();
     let provider = match body.provider.as_deref() {
         None => {
-            errors.push(FieldError::new("/provider", "required", "provider is required"));
+            errors.push(FieldError::new(
+                "/provider",
+                "required",
+                "provider is required",
+            ));
             None
         }
         Some(p) => match p.parse::<ProviderKind>() {
             Ok(kind) if gateway_adapters::declaration(kind).is_some() => Some(kind),
             Ok(kind) => {
-                errors.push(FieldError::new("/provider", "not_available", format!("provider {kind} is not available in this build")));
+                errors.push(FieldError::new(
+                    "/provider",
+                    "not_available",
+                    format!("provider {kind} is not available in this build"),
+                ));
                 None
             }
             Err(_) => {
-                let known: Vec<String> = gateway_adapters::available_providers().iter().map(ToString::to_string).collect();
-                errors.push(FieldError::new("/provider", "unknown_provider", format!("unknown provider {p:?}; known: {}", known.join(", "))));
+                let known: Vec<String> = gateway_adapters::available_providers()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                errors.push(FieldError::new(
+                    "/provider",
+                    "unknown_provider",
+                    format!("unknown provider {p:?}; known: {}", known.join(", ")),
+                ));
                 None
             }
         },
@@ -270,7 +340,13 @@ pub async fn create_credential(
         Some(p) => check_settings(&state, p, &settings, &mut errors).await,
         None => None,
     };
-    let (Some(provider), Some(name), Some(secret), Some(settings), true) = (provider, body.name, body.secret, settings, errors.is_empty()) else {
+    let (Some(provider), Some(name), Some(secret), Some(settings), true) = (
+        provider,
+        body.name,
+        body.secret,
+        settings,
+        errors.is_empty(),
+    ) else {
         return Err(ApiError::validation(errors));
     };
 
@@ -280,15 +356,40 @@ pub async fn create_credential(
         health = Health::Ok;
     }
     let id = CredentialId::generate();
-    let record = state.store().create_credential(&tenant, NewCredential { id: id.clone(), provider, name, settings, tags, secret }).await?;
+    let record = state
+        .store()
+        .create_credential(
+            &tenant,
+            NewCredential {
+                id: id.clone(),
+                provider,
+                name,
+                settings,
+                tags,
+                secret,
+            },
+        )
+        .await?;
     let record = if health == Health::Ok {
-        state.store().set_credential_health(&tenant, &id, Health::Ok, None, Utc::now()).await?;
-        state.store().get_credential(&tenant, &id).await?.unwrap_or(record)
+        state
+            .store()
+            .set_credential_health(&tenant, &id, Health::Ok, None, Utc::now())
+            .await?;
+        state
+            .store()
+            .get_credential(&tenant, &id)
+            .await?
+            .unwrap_or(record)
     } else {
         record
     };
     tracing::info!(credential = %record.id, provider = %record.provider, "credential created");
-    Ok((StatusCode::CREATED, Json(CredentialEnvelope { credential: record.into() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CredentialEnvelope {
+            credential: record.into(),
+        }),
+    ))
 }
 
 /// Lists the tenant's credentials.
@@ -306,17 +407,31 @@ pub async fn list_credentials(
         None => None,
         Some(c) => {
             let decoded: cursor::CredentialCursor = cursor::decode(c)?;
-            Some(CredentialId::parse(&decoded.after).map_err(|_| ApiError::bad_parameter("cursor", "invalid cursor"))?)
+            Some(
+                CredentialId::parse(&decoded.after)
+                    .map_err(|_| ApiError::bad_parameter("cursor", "invalid cursor"))?,
+            )
         }
     };
-    let mut rows = state.store().list_credentials(&tenant, after.as_ref(), size + 1).await?;
+    let mut rows = state
+        .store()
+        .list_credentials(&tenant, after.as_ref(), size + 1)
+        .await?;
     let has_next = rows.len() > size as usize;
     rows.truncate(size as usize);
     let next_cursor = match (has_next, rows.last()) {
-        (true, Some(last)) => Some(cursor::encode(&cursor::CredentialCursor { after: last.id.to_string() })),
+        (true, Some(last)) => Some(cursor::encode(&cursor::CredentialCursor {
+            after: last.id.to_string(),
+        })),
         _ => None,
     };
-    Ok(Json(CredentialList { credentials: rows.into_iter().map(Into::into).collect(), page_info: PageInfo { has_next, next_cursor } }))
+    Ok(Json(CredentialList {
+        credentials: rows.into_iter().map(Into::into).collect(),
+        page_info: PageInfo {
+            has_next,
+            next_cursor,
+        },
+    }))
 }
 
 /// Reads one credential.
@@ -324,9 +439,15 @@ pub async fn list_credentials(
     params(("id" = String, Path)),
     responses((status = 200, body = CredentialEnvelope), (status = 404, body = Problem)),
     security(("apiKey" = [])))]
-pub async fn get_credential(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<CredentialEnvelope>> {
+pub async fn get_credential(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CredentialEnvelope>> {
     let cred = load_credential(&state, &tenant, &id).await?;
-    Ok(Json(CredentialEnvelope { credential: cred.into() }))
+    Ok(Json(CredentialEnvelope {
+        credential: cred.into(),
+    }))
 }
 
 /// Changes name, tags or settings, or rotates the secret.
@@ -377,20 +498,44 @@ pub async fn update_credential(
             Some(s) => s.clone(),
             None => state.store().credential_secret(&tenant, &cred.id).await?,
         };
-        verify(&state, cred.provider, settings.as_ref().unwrap_or(&cred.settings), secret).await?;
+        verify(
+            &state,
+            cred.provider,
+            settings.as_ref().unwrap_or(&cred.settings),
+            secret,
+        )
+        .await?;
     }
     let rotated = body.secret.is_some();
     let record = state
         .store()
-        .update_credential(&tenant, &cred.id, CredentialPatch { name: body.name, settings, tags: body.tags, secret: body.secret })
+        .update_credential(
+            &tenant,
+            &cred.id,
+            CredentialPatch {
+                name: body.name,
+                settings,
+                tags: body.tags,
+                secret: body.secret,
+            },
+        )
         .await?;
     state.registry().evict(&cred.id);
     if q.verify {
-        state.store().set_credential_health(&tenant, &cred.id, Health::Ok, None, Utc::now()).await?;
+        state
+            .store()
+            .set_credential_health(&tenant, &cred.id, Health::Ok, None, Utc::now())
+            .await?;
     }
-    let record = state.store().get_credential(&tenant, &cred.id).await?.unwrap_or(record);
+    let record = state
+        .store()
+        .get_credential(&tenant, &cred.id)
+        .await?
+        .unwrap_or(record);
     tracing::info!(credential = %record.id, rotated, "credential updated");
-    Ok(Json(CredentialEnvelope { credential: record.into() }))
+    Ok(Json(CredentialEnvelope {
+        credential: record.into(),
+    }))
 }
 
 /// Deletes a credential; its secret is destroyed with it.
@@ -398,7 +543,11 @@ pub async fn update_credential(
     params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = Problem)),
     security(("apiKey" = [])))]
-pub async fn delete_credential(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_credential(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let cred = load_credential(&state, &tenant, &id).await?;
     state.store().delete_credential(&tenant, &cred.id).await?;
     state.registry().evict(&cred.id);
@@ -411,7 +560,11 @@ pub async fn delete_credential(State(state): State<AppState>, Tenant(tenant): Te
     params(("id" = String, Path)),
     responses((status = 200, body = CheckOut), (status = 404, body = Problem)),
     security(("apiKey" = [])))]
-pub async fn check_credential(State(state): State<AppState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<CheckOut>> {
+pub async fn check_credential(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CheckOut>> {
     let cred = load_credential(&state, &tenant, &id).await?;
     let adapter = adapter_for(&state, &tenant, &cred).await?;
     let checked_at = Utc::now();
@@ -419,6 +572,13 @@ pub async fn check_credential(State(state): State<AppState>, Tenant(tenant): Ten
         Ok(()) => (Health::Ok, None),
         Err(e) => (health_of(e.kind), Some(e.message)),
     };
-    state.store().set_credential_health(&tenant, &cred.id, health, detail.as_deref(), checked_at).await?;
-    Ok(Json(CheckOut { health: health.as_str().to_owned(), checked_at, detail }))
+    state
+        .store()
+        .set_credential_health(&tenant, &cred.id, health, detail.as_deref(), checked_at)
+        .await?;
+    Ok(Json(CheckOut {
+        health: health.as_str().to_owned(),
+        checked_at,
+        detail,
+    }))
 }

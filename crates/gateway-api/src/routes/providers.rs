@@ -13,7 +13,9 @@ use crate::state::AppState;
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/providers", get(list_providers)).route("/providers/{provider}", get(get_provider))
+    Router::new()
+        .route("/providers", get(list_providers))
+        .route("/providers/{provider}", get(get_provider))
 }
 
 /// Every available provider.
@@ -27,7 +29,11 @@ pub struct ProviderList {
 /// Lists providers.
 #[utoipa::path(get, path = "/providers", tag = "providers", responses((status = 200, body = ProviderList)))]
 pub async fn list_providers() -> Json<ProviderList> {
-    let providers = gateway_adapters::available_providers().into_iter().filter_map(gateway_adapters::declaration).cloned().collect();
+    let providers = gateway_adapters::available_providers()
+        .into_iter()
+        .filter_map(gateway_adapters::declaration)
+        .cloned()
+        .collect();
     Json(ProviderList { providers })
 }
 
@@ -35,6 +41,11 @@ pub async fn list_providers() -> Json<ProviderList> {
 #[utoipa::path(get, path = "/providers/{provider}", tag = "providers", params(("provider" = String, Path)),
     responses((status = 200, body = Object), (status = 404, body = Problem)))]
 pub async fn get_provider(Path(provider): Path<String>) -> ApiResult<Json<ProviderDeclaration>> {
-    let kind: ProviderKind = provider.parse().map_err(|_| ApiError::NotFound("provider"))?;
-    gateway_adapters::declaration(kind).cloned().map(Json).ok_or(ApiError::NotFound("provider"))
+    let kind: ProviderKind = provider
+        .parse()
+        .map_err(|_| ApiError::NotFound("provider"))?;
+    gateway_adapters::declaration(kind)
+        .cloned()
+        .map(Json)
+        .ok_or(ApiError::NotFound("provider"))
 }

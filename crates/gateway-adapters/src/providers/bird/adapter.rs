@@ -86,7 +86,7 @@ impl CrmAdapter for BirdAdapter {
                         "POST",
                         identifiers.clone(),
                         serde_json::to_value(ident).ok(),
-                        Some("only if the contact does not hold this identifier yet; adds run before removals"),
+                        Some("depends on the current contact: sent only if it does not hold this identifier yet; adds run before removals"),
                     ));
                 }
                 if input.email_addresses.is_some() || input.phone_numbers.is_some() {
@@ -97,11 +97,22 @@ impl CrmAdapter for BirdAdapter {
                         Some("one call with body {key, value} per current emailaddress/phonenumber identifier not in the request; depends on the current contact"),
                     ));
                 }
-                let note = (needs_current && (input.first_name.is_some() || input.last_name.is_some()))
-                    .then_some("the displayName attribute is rebuilt from the sent name and the contact's current other name");
-                let body = mapping::patch_body(input, None)
-                    .ok()
-                    .and_then(|b| serde_json::to_value(b).ok());
+                let rebuilt_name = needs_current
+                    && (input.first_name.is_some() || input.last_name.is_some())
+                    && !input
+                        .remote_fields
+                        .as_ref()
+                        .is_some_and(|m| m.contains_key("displayName"));
+                let note = rebuilt_name.then_some(
+                    "plus a displayName attribute rebuilt from the sent name and the contact's current other name",
+                );
+                let body = mapping::patch_body(input, None).ok().and_then(|mut b| {
+                    // Without the current contact the rebuilt name would be wrong; the note says it.
+                    if rebuilt_name {
+                        b.attributes.remove("displayName");
+                    }
+                    serde_json::to_value(b).ok()
+                });
                 calls.push(planned("PATCH", self.client.relative(&[id]), body, note));
                 calls
             }

@@ -504,6 +504,15 @@ fn plan_write_lists_calls_relative_to_the_base_url() {
         .note
         .as_deref()
         .is_some_and(|n| n.contains("current contact"))));
+    // The rebuilt display name needs the stored last name, so the plan leaves it to the note.
+    assert_eq!(
+        update[3].body,
+        Some(json!({"attributes": {"firstName": "J"}}))
+    );
+    assert!(update[3]
+        .note
+        .as_deref()
+        .is_some_and(|n| n.contains("displayName")));
 }
 
 #[test]
