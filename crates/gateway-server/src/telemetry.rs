@@ -1,6 +1,8 @@
 //! Structured logs with tracing: human text or JSON, to stderr so stdout stays clean for
 //! machine-readable output (`tenant create`).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
