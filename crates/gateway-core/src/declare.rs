@@ -137,6 +137,9 @@ pub struct FieldSpec {
     /// Where the value goes at the provider, e.g. `attributes.firstName`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_field: Option<String>,
+    /// The provider keeps the value but never returns it as written (iClosed turns `tag` into
+    /// a `tagId`): reads will not show it, so a round trip cannot either.
+    pub write_only: bool,
     /// Anything a caller should know.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -163,6 +166,7 @@ impl FieldSpec {
             key_pattern: None,
             normalize: None,
             provider_field: None,
+            write_only: false,
             note: None,
         }
     }
@@ -259,6 +263,11 @@ impl FieldSpec {
     /// Where the value lands at the provider.
     pub fn to(mut self, provider_field: &str) -> Self {
         self.provider_field = Some(provider_field.to_owned());
+        self
+    }
+    /// Kept by the provider but not returned as written.
+    pub fn write_only(mut self) -> Self {
+        self.write_only = true;
         self
     }
     /// A note for callers.

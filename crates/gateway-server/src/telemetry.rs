@@ -22,7 +22,11 @@ pub fn init(format: &str, level: &str) {
             .try_init()
     } else {
         registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
             .try_init()
     };
     // A second init (tests) keeps the first subscriber; that is fine.

@@ -2,6 +2,7 @@
 //! SQLite file or PostgreSQL database per test, and small HTTP helpers. No mocks.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+pub mod conformance;
 pub mod db;
 
 use std::time::Duration;

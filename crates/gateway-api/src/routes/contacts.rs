@@ -88,6 +88,8 @@ pub struct ContactEnvelope {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactWriteOut {
+    /// False when a step of a multi-step write failed after the record was created.
+    pub complete: bool,
     /// The contact as the provider now has it.
     pub contact: Contact,
     /// Values that were not written, each with its JSON pointer.
@@ -270,13 +272,27 @@ fn validated(
     Ok((prepared.input, prepared.warnings))
 }
 
+/// A step that failed after the record existed is also a warning at its pointer: clients that
+/// already watch `warnings` for values that were not written see it without new code.
 fn write_answer(
     entry: &IndexEntry,
     outcome: WriteOutcome,
     mut warnings: Vec<Warning>,
 ) -> ContactWriteOut {
     warnings.extend(outcome.warnings);
+    for step in &outcome.failed_steps {
+        let what = step.error.as_deref().unwrap_or("the provider refused it");
+        warnings.push(Warning::new(
+            step.pointer.clone().unwrap_or_default(),
+            "step_failed",
+            format!(
+                "{} failed ({what}); the contact exists as remoteId {}: send the same values again with PATCH to finish",
+                step.step, entry.remote_id
+            ),
+        ));
+    }
     ContactWriteOut {
+        complete: outcome.failed_steps.is_empty(),
         contact: output(entry, outcome.contact),
         warnings,
         failed_steps: outcome.failed_steps,

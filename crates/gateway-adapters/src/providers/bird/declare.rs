@@ -72,11 +72,14 @@ fn build() -> ProviderDeclaration {
             .items(Some(1), Some(10))
             .to("listIds")
             .note("replaces the contact's list memberships"),
+        // The update seed types accountIds as uuids; requiring them on create too keeps a
+        // read-modify-write from failing on values the create accepted.
         FieldSpec::array("/remoteFields/accountIds")
             .item_kind(ValueKind::String)
+            .format(Format::Uuid)
             .items(Some(1), Some(10))
             .to("accountIds")
-            .note("replaces the contact's accounts; Bird documents uuids on update"),
+            .note("replaces the contact's accounts; uuids (bird-update-contact seed)"),
         FieldSpec::array("/remoteFields/companyRefs").item_kind(ValueKind::String).to("companyRefs"),
         FieldSpec::string("/remoteFields/displayName")
             .length(Some(1), Some(DISPLAY_NAME_MAX))
