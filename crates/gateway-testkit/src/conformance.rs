@@ -225,7 +225,8 @@ pub fn sample(spec: Option<&Value>, hint: &str, n: u64) -> Value {
     json!(text.chars().take(max).collect::<String>())
 }
 
-fn same_instant(a: &Value, b: &Value) -> bool {
+/// Equal, or both RFC 3339 times of the same instant.
+pub fn same_instant(a: &Value, b: &Value) -> bool {
     match (a.as_str(), b.as_str()) {
         (Some(a), Some(b)) => {
             let parse = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
@@ -235,7 +236,8 @@ fn same_instant(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn normalised(spec: Option<&Value>, value: &Value) -> Value {
+/// What the gateway sends for `value` once the field's declared normalisation ran.
+pub fn normalised(spec: Option<&Value>, value: &Value) -> Value {
     let Some(text) = value.as_str() else {
         return value.clone();
     };
