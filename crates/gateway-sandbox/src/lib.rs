@@ -1,5 +1,5 @@
 //! Faithful in-memory simulators of the providers' contact APIs (CONTRACT §7), served by
-//! axum: Bird under `/bird` (Karia under `/karia` and iClosed under `/iclosed` later), each
+//! axum: Bird under `/bird`, Karia under `/karia` and iClosed under `/iclosed`, each
 //! with its own state and the shared `_sim` control routes (reset, seed, out-of-band delete,
 //! faults, stats).
 //!
@@ -10,6 +10,8 @@
 mod bird;
 mod control;
 mod faults;
+mod iclosed;
+mod karia;
 mod state;
 
 use std::fmt;
@@ -28,6 +30,23 @@ pub const BIRD_SANDBOX_KEY: &str = "bird-sandbox-key";
 
 /// The one Bird workspace the sandbox serves.
 pub const BIRD_SANDBOX_WORKSPACE: &str = "2d7d5b6e-0000-4000-8000-000000000001";
+
+/// The one iClosed API key the sandbox accepts (`Authorization: Bearer iclosed_sandbox_key`;
+/// the seed's hyphen form `Bearer iclosed-sandbox_key` works too).
+pub const ICLOSED_SANDBOX_KEY: &str = "iclosed_sandbox_key";
+
+/// The one Karia API key the sandbox accepts (`x-api-key: karia-sandbox-key` or
+/// `Authorization: Bearer karia-sandbox-key`).
+pub const KARIA_SANDBOX_KEY: &str = "karia-sandbox-key";
+
+/// The one Karia organisation the sandbox key reaches (credential setting `organisationId`).
+pub const KARIA_SANDBOX_ORGANISATION: &str = "1";
+
+/// The one Karia workspace of that organisation (credential setting `workspaceId`).
+pub const KARIA_SANDBOX_WORKSPACE: &str = "1";
+
+/// The user behind the Karia sandbox key: `createdBy` / `lastUpdatedBy` on what it writes.
+pub const KARIA_SANDBOX_USER_ID: &str = "7b0c2a64-0000-4000-8000-000000000001";
 
 /// Settings of the simulators. `Default` is what `crm-gateway sandbox` runs.
 #[derive(Clone)]
@@ -70,10 +89,12 @@ pub fn router() -> Router {
 pub fn router_with(config: SandboxConfig) -> Router {
     Router::new()
         .nest("/bird", bird::router(&config))
+        .nest("/iclosed", iclosed::router(&config))
+        .nest("/karia", karia::router(&config))
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
-                Json(json!({"code": "NotFound", "message": "unknown sandbox route; providers live under /bird"})),
+                Json(json!({"code": "NotFound", "message": "unknown sandbox route; providers live under /bird, /karia and /iclosed"})),
             )
                 .into_response()
         })
