@@ -236,6 +236,7 @@ async fn check(s: &Subject<'_>, input: Value) -> Result<(), TestCaseError> {
                     input
                 );
             }
+            REFUSED.fetch_add(1, Ordering::Relaxed);
             let after = s
                 .app
                 .sim(Method::GET, &s.provider, "/stats", None)
@@ -257,6 +258,10 @@ async fn check(s: &Subject<'_>, input: Value) -> Result<(), TestCaseError> {
                 .flatten()
                 .map(|w| w["pointer"].as_str().unwrap_or_default().to_owned())
                 .collect();
+            STORED.fetch_add(1, Ordering::Relaxed);
+            if !warnings.is_empty() {
+                WARNED.fetch_add(1, Ordering::Relaxed);
+            }
             let id = r.body["contact"]["id"]
                 .as_str()
                 .unwrap_or_default()

@@ -6,6 +6,9 @@ mod providers;
 mod registry;
 
 pub use providers::bird::{BirdAdapter, BirdSettings};
+pub use providers::iclosed::{IclosedAdapter, IclosedSettings};
+pub use providers::karia::{KariaAdapter, KariaConfig, KariaSettings};
 pub use registry::{
-    available_providers, base_url, declaration, validate_secret, validate_settings, Registry,
+    available_providers, base_url, declaration, validate_secret, validate_settings, AdaptersConfig,
+    Registry,
 };

@@ -14,7 +14,17 @@ use gateway_transport::Transport;
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 
+use crate::providers::karia::KariaConfig;
 use crate::providers::provider;
+
+/// Per-deployment adapter switches (`[adapters]` in the configuration). Today only Karia has
+/// any: its list, update and delete endpoints are inferred, not documented.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdaptersConfig {
+    /// `[adapters.karia]`.
+    pub karia: KariaConfig,
+}
 
 /// Longest secret accepted; provider keys are far shorter, and a huge value is a paste error.
 const SECRET_MAX_CHARS: usize = 4096;
@@ -110,6 +120,9 @@ struct Cached {
 
 struct Inner {
     transport: Transport,
+    config: AdaptersConfig,
+    /// Each available provider's declaration under `config`.
+    declarations: HashMap<ProviderKind, ProviderDeclaration>,
     cache: RwLock<HashMap<CredentialId, Cached>>,
 }
 
@@ -131,14 +144,37 @@ impl fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// A registry whose adapters all use `transport`.
+    /// A registry whose adapters all use `transport`, with the default [`AdaptersConfig`].
     pub fn new(transport: Transport) -> Registry {
+        Registry::with_config(transport, AdaptersConfig::default())
+    }
+
+    /// A registry whose adapters use `transport` and honour `config` (operations switched off
+    /// there answer `Unsupported` and are absent from [`Registry::declaration`]).
+    pub fn with_config(transport: Transport, config: AdaptersConfig) -> Registry {
+        let declarations = ProviderKind::ALL
+            .into_iter()
+            .filter_map(|kind| provider(kind).map(|p| (kind, p.configured_declaration(&config))))
+            .collect();
         Registry {
             inner: Arc::new(Inner {
                 transport,
+                config,
+                declarations,
                 cache: RwLock::new(HashMap::new()),
             }),
         }
+    }
+
+    /// The declaration of a provider as this deployment offers it, or `None` while its adapter
+    /// is not built. Adapters built here report the same declaration.
+    pub fn declaration(&self, provider_kind: ProviderKind) -> Option<&ProviderDeclaration> {
+        self.inner.declarations.get(&provider_kind)
+    }
+
+    /// The adapter switches this registry was built with.
+    pub fn config(&self) -> &AdaptersConfig {
+        &self.inner.config
     }
 
     /// The cached adapter for `credential` if it was built for this `version` (the
@@ -177,7 +213,7 @@ impl Registry {
                 format!("the {provider_kind} adapter is not available yet"),
             )
         })?;
-        p.build(&self.inner.transport, settings, secret)
+        p.build_configured(&self.inner.transport, settings, secret, &self.inner.config)
     }
 
     /// Caches `adapter` for `credential` at `version`, replacing any older entry.
@@ -219,19 +255,38 @@ mod tests {
     }
 
     #[test]
-    fn only_built_providers_are_available() {
-        assert_eq!(available_providers(), vec![ProviderKind::Bird]);
-        assert!(declaration(ProviderKind::Bird).is_some());
-        assert!(declaration(ProviderKind::Karia).is_none());
-        let errs = validate_settings(ProviderKind::Iclosed, &json!({})).expect_err("not built");
-        assert_eq!(errs.len(), 1);
-        assert_eq!(errs[0].pointer, "/provider");
-        assert_eq!(
-            validate_secret(ProviderKind::Karia, "k")
-                .expect_err("not built")
-                .pointer,
-            "/provider"
+    fn every_provider_is_available() {
+        assert_eq!(available_providers(), ProviderKind::ALL.to_vec());
+        for p in ProviderKind::ALL {
+            assert_eq!(declaration(p).map(|d| d.provider), Some(p));
+            assert_eq!(registry().declaration(p), declaration(p));
+        }
+    }
+
+    #[test]
+    fn switched_off_karia_operations_leave_the_registry_declaration() {
+        let config: AdaptersConfig =
+            serde_json::from_value(json!({"karia": {"delete": false}})).expect("config");
+        let reg = Registry::with_config(
+            Transport::new(&TransportConfig::default()).expect("transport"),
+            config,
         );
+        let decl = reg.declaration(ProviderKind::Karia).expect("karia");
+        assert!(!decl.operations.delete && decl.operations.update && decl.operations.list);
+        assert!(declaration(ProviderKind::Karia).is_some_and(|d| d.operations.delete));
+        assert_eq!(
+            reg.declaration(ProviderKind::Bird),
+            declaration(ProviderKind::Bird)
+        );
+        let adapter = reg
+            .build(
+                ProviderKind::Karia,
+                &json!({"organisationId": "1", "workspaceId": "1"}),
+                SecretString::from("k"),
+            )
+            .expect("build");
+        assert_eq!(adapter.declaration(), decl);
+        assert!(serde_json::from_value::<AdaptersConfig>(json!({"hubspot": {}})).is_err());
     }
 
     #[test]
@@ -282,7 +337,10 @@ mod tests {
             base_url(ProviderKind::Bird, &json!({"baseUrl": "http://x/bird"})),
             "http://x/bird"
         );
-        assert_eq!(base_url(ProviderKind::Karia, &json!({})), "");
+        assert_eq!(
+            base_url(ProviderKind::Karia, &json!({})),
+            "https://app.np.aws.karia.com.au/api/v0"
+        );
     }
 
     #[test]
@@ -331,8 +389,8 @@ mod tests {
         let err = reg
             .build(ProviderKind::Karia, &json!({}), SecretString::from("k"))
             .err()
-            .expect("not built");
-        assert_eq!(err.kind, ErrorKind::Unsupported);
+            .expect("no organisation or workspace");
+        assert_eq!(err.kind, ErrorKind::Misconfigured);
         let err = reg
             .build(
                 ProviderKind::Bird,

@@ -32,6 +32,10 @@ pub struct ContactCursor {
     /// Last tombstone id returned.
     #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
     pub after_tombstone: Option<String>,
+    /// The page size of the first page: offset- and page-number-based providers would skip
+    /// or repeat contacts if it changed mid-listing, so later pages keep it.
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<u32>,
 }
 
 /// Encodes a cursor.
@@ -64,6 +68,7 @@ mod tests {
             provider: Some("tok".into()),
             tombstones: false,
             after_tombstone: None,
+            page_size: Some(7),
         };
         let text = encode(&c);
         assert_eq!(decode::<ContactCursor>(&text).ok(), Some(c));

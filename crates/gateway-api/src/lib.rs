@@ -34,8 +34,13 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::credentials::router())
         .merge(routes::contacts::router())
         .merge(routes::providers::router())
+        .merge(routes::reconciliations::router())
+        .merge(routes::events::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(
+            routes::reconciliations::interactive_priority,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{admin, contacts, credentials, health, providers};
+use crate::routes::{admin, contacts, credentials, events, health, providers, reconciliations};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -17,6 +17,9 @@ use crate::routes::{admin, contacts, credentials, health, providers};
         contacts::create_contact, contacts::list_contacts, contacts::get_contact, contacts::update_contact,
         contacts::delete_contact, contacts::contact_schema,
         providers::list_providers, providers::get_provider,
+        reconciliations::start_reconciliation, reconciliations::list_reconciliations,
+        reconciliations::get_reconciliation, reconciliations::confirm_reconciliation,
+        events::list_events,
     ),
     components(schemas(
         gateway_core::ContactInput, gateway_core::Address, gateway_core::EmailAddress, gateway_core::PhoneNumber,
@@ -28,6 +31,8 @@ use crate::routes::{admin, contacts, credentials, health, providers};
         (name = "contacts", description = "The unified contact model"),
         (name = "credentials", description = "One credential per connected CRM account"),
         (name = "providers", description = "What each provider supports"),
+        (name = "reconciliation", description = "Background detection of contacts deleted in the CRM"),
+        (name = "events", description = "The change feed"),
         (name = "admin", description = "Tenants and API keys"),
         (name = "operations", description = "Health and readiness"),
     )

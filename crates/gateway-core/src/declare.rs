@@ -140,6 +140,10 @@ pub struct FieldSpec {
     /// The provider keeps the value but never returns it as written (iClosed turns `tag` into
     /// a `tagId`): reads will not show it, so a round trip cannot either.
     pub write_only: bool,
+    /// `null` (or `[]` for a list) on update clears the value at the provider. When false,
+    /// the provider has no way to clear it and a clear is a `not_supported` warning (a 422
+    /// with `?strict=true`) instead of a silent no-op.
+    pub clearable: bool,
     /// Anything a caller should know.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -167,6 +171,7 @@ impl FieldSpec {
             normalize: None,
             provider_field: None,
             write_only: false,
+            clearable: true,
             note: None,
         }
     }
@@ -263,6 +268,11 @@ impl FieldSpec {
     /// Where the value lands at the provider.
     pub fn to(mut self, provider_field: &str) -> Self {
         self.provider_field = Some(provider_field.to_owned());
+        self
+    }
+    /// The provider offers no way to clear the value once set.
+    pub fn not_clearable(mut self) -> Self {
+        self.clearable = false;
         self
     }
     /// Kept by the provider but not returned as written.

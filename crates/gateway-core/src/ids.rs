@@ -87,6 +87,16 @@ prefixed_id!(
     ContactId,
     "con_"
 );
+prefixed_id!(
+    /// One reconciliation run of one credential.
+    RunId,
+    "run_"
+);
+prefixed_id!(
+    /// One entry of the change feed (`GET /events`).
+    EventId,
+    "evt_"
+);
 
 /// A string that is not a valid id of the named type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

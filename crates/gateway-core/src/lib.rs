@@ -18,7 +18,9 @@ pub use declare::{
     ValueKind,
 };
 pub use error::{AdapterError, ErrorKind, FieldError};
-pub use ids::{ApiKeyId, ContactId, CredentialId, ProviderKind, RemoteId, TenantId};
+pub use ids::{
+    ApiKeyId, ContactId, CredentialId, EventId, ProviderKind, RemoteId, RunId, TenantId,
+};
 pub use model::{
     Address, Contact, ContactInput, EmailAddress, PhoneNumber, RemoteContact, RemoteFields, Warning,
 };

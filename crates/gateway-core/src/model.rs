@@ -215,6 +215,15 @@ pub struct Contact {
     pub remote_deleted: bool,
     /// When the gateway learned of the deletion (or the provider's own tombstone time).
     pub remote_deleted_at: Option<DateTime<Utc>>,
+    /// How the deletion was detected: `native` (the provider's own tombstone), `diff` (a
+    /// complete listing no longer had it and a direct lookup confirmed it) or `on_use` (a
+    /// provider 404 on a call through the gateway); absent while not deleted.
+    #[serde(default)]
+    #[schema(example = "diff")]
+    pub deletion_detected_by: Option<String>,
+    /// When a provider call (a read, a listing, a reconciliation) last returned the contact.
+    #[serde(default)]
+    pub last_seen_at: Option<DateTime<Utc>>,
     /// When the gateway first indexed the contact.
     pub created_at: DateTime<Utc>,
     /// When the gateway last changed its index entry.

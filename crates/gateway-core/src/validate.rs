@@ -127,6 +127,23 @@ impl Cx<'_> {
         }
     }
 
+    fn cannot_clear(&mut self, pointer: String) {
+        let message = format!(
+            "{} has no way to clear this value; it was left as it is",
+            self.decl.name
+        );
+        if self.strict {
+            self.errors.push(FieldError::new(
+                pointer,
+                "not_supported",
+                format!("{message} (strict mode)"),
+            ));
+        } else {
+            self.warnings
+                .push(Warning::new(pointer, "not_supported", message));
+        }
+    }
+
     fn scalar(&mut self, name: &str, field: &Option<Option<String>>) -> Option<Option<String>> {
         let pointer = format!("/{name}");
         let spec = self.decl.field(&pointer).cloned();
@@ -152,6 +169,10 @@ impl Cx<'_> {
                     return None;
                 }
                 match spec {
+                    Some(s) if s.support_for(self.update) == Support::Stored && !s.clearable => {
+                        self.cannot_clear(pointer);
+                        None
+                    }
                     Some(s) if s.support_for(self.update) == Support::Stored => Some(None),
                     // Clearing a value the provider never stored changes nothing: no warning.
                     _ => None,
@@ -205,6 +226,10 @@ impl Cx<'_> {
             }
             return None;
         };
+        if self.update && list.is_empty() && !spec.clearable {
+            self.cannot_clear(pointer);
+            return None;
+        }
         if let Some(min) = spec.min_items {
             if list.len() < min && !(self.update && list.is_empty()) {
                 self.errors.push(FieldError::new(
@@ -291,7 +316,9 @@ impl Cx<'_> {
             };
             match spec.support_for(self.update) {
                 Support::Stored => {
-                    if value.is_null() {
+                    if value.is_null() && self.update && !spec.clearable {
+                        self.cannot_clear(pointer);
+                    } else if value.is_null() {
                         kept.insert(key.clone(), Value::Null);
                     } else if let Some(v) = self.value(&spec, &pointer, value) {
                         kept.insert(key.clone(), v);

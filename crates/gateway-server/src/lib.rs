@@ -2,6 +2,7 @@
 //! commands the binary offers. Tests start the same pieces in-process.
 
 pub mod demo;
+pub mod reconcile;
 pub mod settings;
 pub mod telemetry;
 
@@ -42,6 +43,7 @@ pub struct RunningGateway {
     pub store: Store,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    jobs: Option<gateway_jobs::WorkerHandle>,
 }
 
 impl RunningGateway {
@@ -49,6 +51,9 @@ impl RunningGateway {
     pub async fn shutdown(mut self, grace: Duration) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        if let Some(jobs) = self.jobs.take() {
+            jobs.shutdown(grace).await;
         }
         match tokio::time::timeout(grace, &mut self.task).await {
             Ok(_) => {}
@@ -73,11 +78,12 @@ pub async fn start_gateway(
         Transport::new(&settings.transport_config()).context("could not set up the HTTP client")?;
     let state = AppState::new(
         store.clone(),
-        Registry::new(transport),
+        Registry::with_config(transport, settings.adapters.clone()),
         settings.api.clone(),
         settings.allow_private_base_urls,
         settings.admin_token.clone(),
     );
+    let jobs = reconcile::start_worker(settings, &store, state.registry().clone());
     let app = gateway_api::router(state);
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -93,6 +99,7 @@ pub async fn start_gateway(
         store,
         stop: Some(stop),
         task,
+        jobs: Some(jobs),
     })
 }
 

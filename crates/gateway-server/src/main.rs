@@ -38,6 +38,14 @@ enum Command {
     Sandbox,
     /// Apply database migrations and exit.
     Migrate,
+    /// Reconcile one credential now, in the foreground, with a progress bar: finds contacts
+    /// deleted in the CRM. Prints the run summary as JSON; exits 1 when the run failed or was
+    /// held by the mass-deletion brake.
+    Reconcile {
+        /// The credential's id (cred_…).
+        #[arg(long)]
+        credential: String,
+    },
     /// Manage tenants.
     Tenant {
         #[command(subcommand)]
@@ -88,6 +96,18 @@ fn main() -> ExitCode {
             Command::Serve => gateway_server::serve(settings).await,
             Command::Sandbox => gateway_server::sandbox(settings).await,
             Command::Migrate => gateway_server::migrate(settings).await,
+            Command::Reconcile { credential } => {
+                let (summary, ok) =
+                    gateway_server::reconcile::run_once(settings, &credential).await?;
+                println!("{summary}");
+                if ok {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!(
+                        "the reconciliation did not succeed (see \"status\" and \"error\" above)"
+                    ))
+                }
+            }
             Command::Tenant {
                 command: TenantCommand::Create { name },
             } => {

@@ -85,12 +85,18 @@ pub struct Settings {
     /// Outbound HTTP.
     #[serde(default)]
     pub transport: TransportConfig,
+    /// Per-provider switches (Karia's inferred operations).
+    #[serde(default)]
+    pub adapters: gateway_adapters::AdaptersConfig,
     /// Logs.
     #[serde(default)]
     pub log: LogConfig,
     /// Shutdown.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// Background reconciliation of remote deletions.
+    #[serde(default)]
+    pub reconcile: gateway_jobs::ReconcileConfig,
 }
 
 fn one() -> u32 {
@@ -130,6 +136,7 @@ impl Settings {
         if self.api.max_body_bytes < 1024 {
             bail!("api.max_body_bytes must be at least 1024");
         }
+        self.reconcile.validate().map_err(anyhow::Error::msg)?;
         if !matches!(self.log.format.as_str(), "text" | "json") {
             bail!("log.format must be \"text\" or \"json\"");
         }

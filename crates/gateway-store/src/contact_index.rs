@@ -9,8 +9,12 @@ use chrono::{DateTime, Utc};
 use gateway_core::{ContactId, CredentialId, RemoteId, TenantId};
 use serde::{Deserialize, Serialize};
 
-use crate::db::{from_ms, opt_from_ms, to_ms, truncate_ms, with_pool, BeginWrite, Store};
+use gateway_core::RunId;
+use serde_json::{json, Value};
+
+use crate::db::{from_ms, opt_from_ms, to_ms, truncate_ms, with_pool, Backend, BeginWrite, Store};
 use crate::error::{classify, corrupt, ParseEnumError, Result, StoreError};
+use crate::events::{write_events, EventType, NewEvent};
 
 /// How the gateway learned that a remote contact is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -103,6 +107,55 @@ pub struct IndexEntry {
     pub created_at: DateTime<Utc>,
     /// When any indexed value last changed (being seen unchanged does not count).
     pub updated_at: DateTime<Utc>,
+}
+
+/// Why contacts are being recorded: decides the change-feed event of a contact the index did
+/// not know yet (`contact.created`, `contact.updated` or `contact.discovered`) and what the
+/// events say about their source. Restores and native tombstones get their own events whatever
+/// the origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexOrigin {
+    /// A create through the gateway.
+    Created,
+    /// An update through the gateway.
+    Updated,
+    /// A read or a listing through the gateway.
+    Read,
+    /// A reconciliation run.
+    Reconciliation(RunId),
+}
+
+impl IndexOrigin {
+    fn source(&self) -> &'static str {
+        match self {
+            IndexOrigin::Created | IndexOrigin::Updated => "api_write",
+            IndexOrigin::Read => "api_read",
+            IndexOrigin::Reconciliation(_) => "reconciliation",
+        }
+    }
+
+    fn data(&self, mut data: Value) -> Value {
+        if let Value::Object(map) = &mut data {
+            map.insert("source".into(), Value::from(self.source()));
+            if let IndexOrigin::Reconciliation(run) = self {
+                map.insert("runId".into(), Value::from(run.as_str()));
+            }
+        }
+        data
+    }
+}
+
+/// What recording a page of seen contacts changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeenOutcome {
+    /// One entry per element of the input, in the same order.
+    pub entries: Vec<IndexEntry>,
+    /// Remote ids the index did not know before.
+    pub discovered: u64,
+    /// Entries flagged deleted before and seen alive now.
+    pub restored: u64,
+    /// Entries live before that now carry the provider's tombstone.
+    pub flagged: u64,
 }
 
 const COLUMNS: &str =
@@ -208,6 +261,78 @@ fn upsert_sql(rows: usize) -> String {
     sql
 }
 
+/// `$1` credential, then one remote id per row.
+fn prior_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "SELECT remote_id, remote_deleted, deletion_detected_by FROM contact_index \
+         WHERE credential_id = $1 AND remote_id IN (",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("${}", i + 2));
+    }
+    sql.push(')');
+    sql
+}
+
+/// The events (and discovered/restored/flagged counts) of one recorded page.
+fn seen_events(
+    rows: &[&SeenContact],
+    entries: &HashMap<String, IndexEntry>,
+    before: &HashMap<String, (bool, Option<String>)>,
+    origin: &IndexOrigin,
+) -> (Vec<NewEvent>, (u64, u64, u64)) {
+    let mut events = Vec::new();
+    let (mut discovered, mut restored, mut flagged) = (0, 0, 0);
+    for s in rows {
+        let Some(entry) = entries.get(s.remote_id.as_str()) else {
+            continue;
+        };
+        let event = |event_type: EventType, data: Value| NewEvent {
+            event_type,
+            contact_id: Some(entry.id.to_string()),
+            remote_id: Some(entry.remote_id.0.clone()),
+            data: origin.data(data),
+        };
+        let deleted_data = || json!({"remoteDeleted": entry.remote_deleted, "remoteDeletedAt": entry.remote_deleted_at, "detectedBy": entry.deletion_detected_by});
+        match before.get(s.remote_id.as_str()) {
+            None => {
+                discovered += 1;
+                let t = match origin {
+                    IndexOrigin::Created => EventType::Created,
+                    IndexOrigin::Updated => EventType::Updated,
+                    _ => EventType::Discovered,
+                };
+                events.push(event(t, json!({"remoteDeleted": entry.remote_deleted})));
+                if entry.remote_deleted {
+                    flagged += 1;
+                    events.push(event(EventType::RemoteDeleted, deleted_data()));
+                }
+            }
+            Some((was_deleted, was_by)) => {
+                if *origin == IndexOrigin::Updated {
+                    events.push(event(EventType::Updated, json!({})));
+                } else if *origin == IndexOrigin::Created {
+                    events.push(event(EventType::Created, json!({})));
+                }
+                if *was_deleted && !entry.remote_deleted {
+                    restored += 1;
+                    events.push(event(
+                        EventType::Restored,
+                        json!({"previouslyDetectedBy": was_by}),
+                    ));
+                } else if !*was_deleted && entry.remote_deleted {
+                    flagged += 1;
+                    events.push(event(EventType::RemoteDeleted, deleted_data()));
+                }
+            }
+        }
+    }
+    (events, (discovered, restored, flagged))
+}
+
 impl Store {
     /// Records a page of contacts a provider call returned, in one transaction: new remote ids
     /// get a fresh `ContactId`, known ones keep theirs; timestamps, fingerprint and
@@ -222,9 +347,28 @@ impl Store {
         seen: &[SeenContact],
         now: DateTime<Utc>,
     ) -> Result<Vec<IndexEntry>> {
+        Ok(self
+            .index_seen_with(tenant, cred, seen, now, &IndexOrigin::Read)
+            .await?
+            .entries)
+    }
+
+    /// [`Store::index_seen`] with the reason, writing the change-feed events in the same
+    /// transaction: `contact.created` / `contact.updated` / `contact.discovered` for remote ids
+    /// new to the index (by `origin`; an update always writes `contact.updated`),
+    /// `contact.restored` for entries flagged deleted and seen alive, `contact.remote_deleted`
+    /// for live entries now carrying a native tombstone. Also counts those changes.
+    pub async fn index_seen_with(
+        &self,
+        tenant: &TenantId,
+        cred: &CredentialId,
+        seen: &[SeenContact],
+        now: DateTime<Utc>,
+        origin: &IndexOrigin,
+    ) -> Result<SeenOutcome> {
         if seen.is_empty() {
             return match self.get_credential(tenant, cred).await? {
-                Some(_) => Ok(Vec::new()),
+                Some(_) => Ok(SeenOutcome::default()),
                 None => Err(StoreError::NotFound),
             };
         }
@@ -242,10 +386,24 @@ impl Store {
         unique.sort_unstable();
         let rows: Vec<&SeenContact> = unique.iter().filter_map(|r| last.get(r).copied()).collect();
         let now_ms = to_ms(truncate_ms(now));
+        let postgres = self.backend() == Backend::Postgres;
         let mut entries: HashMap<String, IndexEntry> = HashMap::with_capacity(rows.len());
+        let mut before: HashMap<String, (bool, Option<String>)> = HashMap::new();
+        let outcome_counts;
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             for chunk in rows.chunks(UPSERT_CHUNK) {
+                // What the index held before, to tell new, restored and newly flagged entries
+                // apart (the upsert's RETURNING shows only the result).
+                let sql = prior_sql(chunk.len());
+                let mut prior =
+                    sqlx::query_as::<_, (String, bool, Option<String>)>(&sql).bind(cred.as_str());
+                for s in chunk {
+                    prior = prior.bind(s.remote_id.as_str());
+                }
+                for (remote, deleted, by) in prior.fetch_all(&mut *tx).await? {
+                    before.insert(remote, (deleted, by));
+                }
                 let sql = upsert_sql(chunk.len());
                 let mut query = sqlx::query_as::<_, IndexRow>(&sql)
                     .bind(tenant.as_str())
@@ -277,16 +435,33 @@ impl Store {
                     entries.insert(entry.remote_id.0.clone(), entry);
                 }
             }
+            let (events, counts) = seen_events(&rows, &entries, &before, origin);
+            outcome_counts = counts;
+            write_events!(
+                tx,
+                postgres,
+                tenant.as_str(),
+                cred.as_str(),
+                now_ms,
+                &events
+            );
             tx.commit().await?;
         });
-        seen.iter()
+        let entries = seen
+            .iter()
             .map(|s| {
                 entries
                     .get(s.remote_id.as_str())
                     .cloned()
                     .ok_or(StoreError::NotFound)
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SeenOutcome {
+            entries,
+            discovered: outcome_counts.0,
+            restored: outcome_counts.1,
+            flagged: outcome_counts.2,
+        })
     }
 
     /// An entry by the gateway's contact id.
@@ -336,6 +511,7 @@ impl Store {
 
     /// Flags an entry deleted remotely. An entry already flagged keeps its first detection (time
     /// and method), so repeated detections are harmless. `NotFound` if there is no such entry.
+    /// A flag that changes the entry writes `contact.remote_deleted` in the same transaction.
     pub async fn index_mark_deleted(
         &self,
         tenant: &TenantId,
@@ -344,54 +520,118 @@ impl Store {
         detected_by: DetectedBy,
         at: DateTime<Utc>,
     ) -> Result<IndexEntry> {
+        Ok(self
+            .index_mark_deleted_with(tenant, cred, id, detected_by, at, &IndexOrigin::Read)
+            .await?
+            .0)
+    }
+
+    /// [`Store::index_mark_deleted`] with the reason (a reconciliation run is named in the
+    /// event); also answers whether this call flipped the entry.
+    pub async fn index_mark_deleted_with(
+        &self,
+        tenant: &TenantId,
+        cred: &CredentialId,
+        id: &ContactId,
+        detected_by: DetectedBy,
+        at: DateTime<Utc>,
+        origin: &IndexOrigin,
+    ) -> Result<(IndexEntry, bool)> {
         let sql = format!(
             "UPDATE contact_index SET remote_deleted = $4, remote_deleted_at = $5, \
              deletion_detected_by = $6, updated_at = $7 \
              WHERE id = $1 AND tenant_id = $2 AND credential_id = $3 AND remote_deleted = $8 \
              RETURNING {COLUMNS}"
         );
+        let now_ms = to_ms(crate::db::now());
+        let postgres = self.backend() == Backend::Postgres;
         let row = with_pool!(self, |pool| {
-            sqlx::query_as::<_, IndexRow>(&sql)
+            let mut tx = pool.begin_write().await?;
+            let row = sqlx::query_as::<_, IndexRow>(&sql)
                 .bind(id.as_str())
                 .bind(tenant.as_str())
                 .bind(cred.as_str())
                 .bind(true)
                 .bind(to_ms(truncate_ms(at)))
                 .bind(detected_by.as_str())
-                .bind(to_ms(crate::db::now()))
+                .bind(now_ms)
                 .bind(false)
-                .fetch_optional(pool)
-                .await?
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = &row {
+                let events = [NewEvent {
+                    event_type: EventType::RemoteDeleted,
+                    contact_id: Some(row.id.clone()),
+                    remote_id: Some(row.remote_id.clone()),
+                    data: origin.data(json!({
+                        "detectedBy": detected_by.as_str(),
+                        "remoteDeletedAt": from_ms(to_ms(truncate_ms(at)))?,
+                    })),
+                }];
+                write_events!(
+                    tx,
+                    postgres,
+                    tenant.as_str(),
+                    cred.as_str(),
+                    now_ms,
+                    &events
+                );
+            }
+            tx.commit().await?;
+            row
         });
         match row {
-            Some(row) => row.try_into(),
-            None => self
-                .index_get(tenant, cred, id)
-                .await?
-                .ok_or(StoreError::NotFound),
+            Some(row) => Ok((row.try_into()?, true)),
+            None => Ok((
+                self.index_get(tenant, cred, id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?,
+                false,
+            )),
         }
     }
 
-    /// Drops an entry, after the contact was deleted through the gateway. `NotFound` if there
-    /// is no such entry.
+    /// Drops an entry, after the contact was deleted through the gateway, and writes
+    /// `contact.deleted` in the same transaction. `NotFound` if there is no such entry.
     pub async fn index_remove(
         &self,
         tenant: &TenantId,
         cred: &CredentialId,
         id: &ContactId,
     ) -> Result<()> {
-        let n = with_pool!(self, |pool| {
-            sqlx::query(
-                "DELETE FROM contact_index WHERE id = $1 AND tenant_id = $2 AND credential_id = $3",
+        let now_ms = to_ms(crate::db::now());
+        let postgres = self.backend() == Backend::Postgres;
+        let removed = with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let remote: Option<String> = sqlx::query_scalar(
+                "DELETE FROM contact_index WHERE id = $1 AND tenant_id = $2 AND credential_id = $3 \
+                 RETURNING remote_id",
             )
             .bind(id.as_str())
             .bind(tenant.as_str())
             .bind(cred.as_str())
-            .execute(pool)
-            .await?
-            .rows_affected()
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(remote) = &remote {
+                let events = [NewEvent {
+                    event_type: EventType::Deleted,
+                    contact_id: Some(id.to_string()),
+                    remote_id: Some(remote.clone()),
+                    data: IndexOrigin::Created.data(json!({})),
+                }];
+                write_events!(
+                    tx,
+                    postgres,
+                    tenant.as_str(),
+                    cred.as_str(),
+                    now_ms,
+                    &events
+                );
+            }
+            tx.commit().await?;
+            remote.is_some()
         });
-        if n == 0 {
+        if !removed {
             return Err(StoreError::NotFound);
         }
         Ok(())

@@ -7,11 +7,17 @@ mod credentials;
 mod crypto;
 mod db;
 mod error;
+mod events;
+mod reconcile;
 mod tenants;
 
-pub use contact_index::{DetectedBy, IndexEntry, SeenContact};
+pub use contact_index::{DetectedBy, IndexEntry, IndexOrigin, SeenContact, SeenOutcome};
 pub use credentials::{CredentialPatch, CredentialRecord, Health, NewCredential};
 pub use crypto::{Cipher, Sealed, MASTER_KEY_VAR};
 pub use db::{Backend, Store};
 pub use error::{ParseEnumError, Result, StoreError};
+pub use events::{Event, EventType};
+pub use reconcile::{
+    ConfirmError, RunCounters, RunPhase, RunRecord, RunStatus, RunTrigger, ScheduleEntry,
+};
 pub use tenants::{IssuedKey, Tenant};

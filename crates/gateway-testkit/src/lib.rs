@@ -81,6 +81,9 @@ impl TestApp {
         settings.admin_token = Some(SecretString::from(ADMIN_TOKEN.to_owned()));
         settings.allow_private_base_urls = true;
         settings.transport.request_timeout = Duration::from_secs(5);
+        // No periodic reconciliation unless a test asks for it: its provider calls would
+        // disturb tests that count them. Runs asked for through the API still happen.
+        settings.reconcile.enabled = false;
         tweak(&mut settings);
 
         let store = gateway_server::open_store(&settings, settings.cipher().unwrap())

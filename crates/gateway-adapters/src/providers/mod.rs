@@ -2,6 +2,8 @@
 //! Adding a provider is one `mod` line here and one arm in [`provider`].
 
 pub(crate) mod bird;
+pub(crate) mod iclosed;
+pub(crate) mod karia;
 
 use std::sync::Arc;
 
@@ -9,6 +11,8 @@ use gateway_core::{AdapterError, CrmAdapter, FieldError, ProviderDeclaration, Pr
 use gateway_transport::{check_base_url_syntax, Transport};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
+
+use crate::registry::AdaptersConfig;
 
 /// What the registry needs from a provider module.
 pub(crate) trait Provider: Send + Sync {
@@ -30,13 +34,31 @@ pub(crate) trait Provider: Send + Sync {
         settings: &Value,
         secret: SecretString,
     ) -> Result<Arc<dyn CrmAdapter>, AdapterError>;
+
+    /// The declaration under a deployment's [`AdaptersConfig`] (operations it switched off
+    /// are unavailable). Providers without switches answer their declaration.
+    fn configured_declaration(&self, _config: &AdaptersConfig) -> ProviderDeclaration {
+        self.declaration().clone()
+    }
+
+    /// [`Provider::build`] under a deployment's [`AdaptersConfig`].
+    fn build_configured(
+        &self,
+        transport: &Transport,
+        settings: &Value,
+        secret: SecretString,
+        _config: &AdaptersConfig,
+    ) -> Result<Arc<dyn CrmAdapter>, AdapterError> {
+        self.build(transport, settings, secret)
+    }
 }
 
 /// The provider module for `kind`, or `None` while it is not built yet.
 pub(crate) fn provider(kind: ProviderKind) -> Option<&'static dyn Provider> {
     match kind {
         ProviderKind::Bird => Some(&bird::Bird),
-        ProviderKind::Karia | ProviderKind::Iclosed => None,
+        ProviderKind::Iclosed => Some(&iclosed::Iclosed),
+        ProviderKind::Karia => Some(&karia::Karia),
     }
 }
 

@@ -14,7 +14,7 @@ use gateway_core::{
     ContactId, ContactInput, CrmAdapter, ErrorKind, ListRequest, Operation, PlannedCall,
     RemoteContact, TenantId, Warning, WriteOutcome, WriteStep,
 };
-use gateway_store::{CredentialRecord, DetectedBy, IndexEntry, SeenContact};
+use gateway_store::{CredentialRecord, DetectedBy, IndexEntry, IndexOrigin, SeenContact};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -184,6 +184,8 @@ fn output(entry: &IndexEntry, c: RemoteContact) -> Contact {
         remote_updated_at: c.remote_updated_at.or(entry.remote_updated_at),
         remote_deleted: entry.remote_deleted,
         remote_deleted_at: entry.remote_deleted_at,
+        deletion_detected_by: entry.deletion_detected_by.map(|d| d.as_str().to_owned()),
+        last_seen_at: entry.last_seen_at,
         created_at: entry.created_at,
         updated_at: entry.updated_at,
         remote_fields: c.remote_fields,
@@ -206,11 +208,13 @@ async fn index_one(
     tenant: &TenantId,
     cred: &CredentialRecord,
     contact: &RemoteContact,
+    origin: IndexOrigin,
 ) -> ApiResult<IndexEntry> {
     let mut entries = state
         .store()
-        .index_seen(tenant, &cred.id, &[seen(contact)], Utc::now())
-        .await?;
+        .index_seen_with(tenant, &cred.id, &[seen(contact)], Utc::now(), &origin)
+        .await?
+        .entries;
     entries
         .pop()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("index_seen returned no entry")))
@@ -327,7 +331,14 @@ pub async fn create_contact(
         .into_response());
     }
     let outcome = observe(&state, &tenant, &cred, adapter.create_contact(&input).await).await?;
-    let entry = index_one(&state, &tenant, &cred, &outcome.contact).await?;
+    let entry = index_one(
+        &state,
+        &tenant,
+        &cred,
+        &outcome.contact,
+        IndexOrigin::Created,
+    )
+    .await?;
     tracing::info!(credential = %cred.id, contact = %entry.id, "contact created");
     Ok(Json(write_answer(&entry, outcome, warnings)).into_response())
 }
@@ -352,7 +363,7 @@ pub async fn get_contact(
     }
     match adapter.get_contact(&entry.remote_id).await {
         Ok(remote) => {
-            let entry = index_one(&state, &tenant, &cred, &remote).await?;
+            let entry = index_one(&state, &tenant, &cred, &remote, IndexOrigin::Read).await?;
             Ok(Json(ContactEnvelope {
                 contact: output(&entry, remote),
             }))
@@ -393,6 +404,7 @@ pub async fn list_contacts(
             provider: None,
             tombstones: false,
             after_tombstone: None,
+            page_size: Some(size),
         },
         Some(text) => {
             let c: ContactCursor = cursor::decode(text)?;
@@ -405,6 +417,8 @@ pub async fn list_contacts(
             c
         }
     };
+    // Later pages keep the first page's size (see ContactCursor::page_size).
+    let size = position.page_size.unwrap_or(size);
 
     if position.tombstones {
         return tombstone_page(
@@ -448,6 +462,7 @@ pub async fn list_contacts(
             provider: Some(next),
             tombstones: false,
             after_tombstone: None,
+            page_size: Some(size),
         }),
         None if q.include_deleted
             && !state
@@ -461,6 +476,7 @@ pub async fn list_contacts(
                 provider: None,
                 tombstones: true,
                 after_tombstone: None,
+                page_size: Some(size),
             })
         }
         None => None,
@@ -499,6 +515,7 @@ async fn tombstone_page(
             provider: None,
             tombstones: true,
             after_tombstone: Some(last.id.to_string()),
+            page_size: Some(size),
         })),
         _ => None,
     };
@@ -544,7 +561,14 @@ pub async fn update_contact(
     }
     match adapter.update_contact(&entry.remote_id, &input).await {
         Ok(outcome) => {
-            let entry = index_one(&state, &tenant, &cred, &outcome.contact).await?;
+            let entry = index_one(
+                &state,
+                &tenant,
+                &cred,
+                &outcome.contact,
+                IndexOrigin::Updated,
+            )
+            .await?;
             tracing::info!(credential = %cred.id, contact = %entry.id, "contact updated");
             Ok(Json(write_answer(&entry, outcome, warnings)).into_response())
         }
@@ -608,8 +632,10 @@ pub async fn contact_schema(
             ))
         }
     };
-    let decl =
-        gateway_adapters::declaration(cred.provider).ok_or(ApiError::NotFound("provider"))?;
+    let decl = state
+        .registry()
+        .declaration(cred.provider)
+        .ok_or(ApiError::NotFound("provider"))?;
     Ok(Json(schema_for(decl, update)))
 }
 

@@ -3,5 +3,7 @@
 pub mod admin;
 pub mod contacts;
 pub mod credentials;
+pub mod events;
 pub mod health;
 pub mod providers;
+pub mod reconciliations;

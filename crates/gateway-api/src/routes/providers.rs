@@ -1,7 +1,7 @@
 //! `/providers`: each provider's operations, field support and limits: the very declarations
 //! the adapters enforce.
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use gateway_core::{ProviderDeclaration, ProviderKind};
@@ -28,10 +28,11 @@ pub struct ProviderList {
 
 /// Lists providers.
 #[utoipa::path(get, path = "/providers", tag = "providers", responses((status = 200, body = ProviderList)))]
-pub async fn list_providers() -> Json<ProviderList> {
+pub async fn list_providers(State(state): State<AppState>) -> Json<ProviderList> {
+    // The deployment's view: operations switched off in config show as unsupported.
     let providers = gateway_adapters::available_providers()
         .into_iter()
-        .filter_map(gateway_adapters::declaration)
+        .filter_map(|kind| state.registry().declaration(kind))
         .cloned()
         .collect();
     Json(ProviderList { providers })
@@ -40,11 +41,16 @@ pub async fn list_providers() -> Json<ProviderList> {
 /// One provider's declaration.
 #[utoipa::path(get, path = "/providers/{provider}", tag = "providers", params(("provider" = String, Path)),
     responses((status = 200, body = Object), (status = 404, body = Problem)))]
-pub async fn get_provider(Path(provider): Path<String>) -> ApiResult<Json<ProviderDeclaration>> {
+pub async fn get_provider(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+) -> ApiResult<Json<ProviderDeclaration>> {
     let kind: ProviderKind = provider
         .parse()
         .map_err(|_| ApiError::NotFound("provider"))?;
-    gateway_adapters::declaration(kind)
+    state
+        .registry()
+        .declaration(kind)
         .cloned()
         .map(Json)
         .ok_or(ApiError::NotFound("provider"))

@@ -1,0 +1,339 @@
+//! The scheduler each `serve` (and `demo`) process runs: every `tick` it gives new credentials
+//! a schedule, finds due ones, claims each with a lease in the database (one conditional
+//! UPDATE, so of several processes exactly one wins), and runs the pass under a heartbeat.
+//! A process that dies leaves its lease to expire; the next claimant resumes the run from its
+//! last saved page with the same T0.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use gateway_core::CredentialId;
+use gateway_store::{RunCounters, RunRecord, RunStatus, RunTrigger, Store};
+use rand::Rng;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::reconciler::{PassEnd, ProgressFn, Reconciler};
+
+/// A name for this process in lease and run rows: host, pid and a random part.
+pub fn owner_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".into());
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}:{}:{}", std::process::id(), &random[..8])
+}
+
+fn chrono_dur(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// A uniformly random offset in `[-spread, +spread]`.
+fn jitter(spread: Duration) -> chrono::Duration {
+    if spread.is_zero() {
+        return chrono::Duration::zero();
+    }
+    let ms = i64::try_from(spread.as_millis()).unwrap_or(i64::MAX / 2);
+    chrono::Duration::milliseconds(rand::thread_rng().gen_range(-ms..=ms))
+}
+
+impl Reconciler {
+    /// When the credential's next periodic run is due after a run ended now; `None` when
+    /// periodic reconciliation is off.
+    pub fn next_run_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let c = self.config();
+        c.enabled
+            .then(|| now + chrono_dur(c.interval) + jitter(c.jitter))
+    }
+
+    /// Runs the credential's current (or a new) run under a lease `owner` already holds:
+    /// heartbeat, pass, then the terminal status and lease release in one transaction.
+    /// Answers the run as it ended, or `None` when it was interrupted (lease lost, `stop`).
+    pub async fn run_leased(
+        &self,
+        entry_tenant: &gateway_core::TenantId,
+        cred: &CredentialId,
+        owner: &str,
+        trigger: RunTrigger,
+        stop: Arc<AtomicBool>,
+        progress: Option<&ProgressFn>,
+    ) -> Result<Option<RunRecord>, gateway_store::StoreError> {
+        let store = self.store().clone();
+        let run = store
+            .run_take(entry_tenant, cred, owner, trigger, Utc::now())
+            .await?;
+        tracing::info!(credential = %cred, run = %run.id, resumed = run.counters.pages_fetched > 0 || run.confirmed, "reconciliation started");
+        // Heartbeat: renews the lease; losing it stops the pass at the next page.
+        let lost = Arc::new(AtomicBool::new(false));
+        let beat = {
+            let (store, cred, owner) = (store.clone(), cred.clone(), owner.to_owned());
+            let (lost, stop) = (lost.clone(), stop.clone());
+            let (every, ttl) = (self.config().heartbeat, self.config().lease_ttl);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    match store
+                        .schedule_renew(&cred, &owner, Utc::now() + chrono_dur(ttl))
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(credential = %cred, "reconciliation lease lost; stopping");
+                            lost.store(true, Ordering::Release);
+                            stop.store(true, Ordering::Release);
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::warn!(credential = %cred, error = %e, "lease heartbeat failed")
+                        }
+                    }
+                }
+            })
+        };
+        let result = self.pass(&run, owner, &stop, progress).await;
+        beat.abort();
+        let (status, counters, error) = match result {
+            Ok(PassEnd::Finished {
+                status,
+                counters,
+                error,
+            }) => (status, counters, error),
+            Ok(PassEnd::Interrupted) => {
+                if !lost.load(Ordering::Acquire) {
+                    // Shutdown: hand the run over at once instead of after the lease expires.
+                    let _ = store.schedule_release(cred, owner).await;
+                }
+                tracing::info!(credential = %cred, run = %run.id, "reconciliation interrupted; its saved position stays for the next owner");
+                return Ok(None);
+            }
+            Err(e) => {
+                tracing::error!(credential = %cred, run = %run.id, error = %e, "reconciliation stopped by a database error");
+                (
+                    RunStatus::Failed,
+                    run.counters,
+                    Some(format!("internal error: {e}")),
+                )
+            }
+        };
+        let done = store
+            .run_finish(
+                &run.id,
+                cred,
+                owner,
+                status,
+                &counters,
+                error.as_deref(),
+                self.next_run_at(Utc::now()),
+            )
+            .await?;
+        if !done {
+            return Ok(None);
+        }
+        let ended = store.run_by_id(&run.id).await?;
+        if let Some(r) = &ended {
+            tracing::info!(
+                credential = %cred, run = %r.id, status = %r.status,
+                pages = r.counters.pages_fetched, seen = r.counters.contacts_seen,
+                flagged = r.counters.flagged, restored = r.counters.restored,
+                discovered = r.counters.discovered, candidates = r.counters.candidates,
+                error = r.error.as_deref().unwrap_or(""),
+                "reconciliation finished"
+            );
+        }
+        Ok(ended)
+    }
+}
+
+/// A running scheduler; stop it with [`WorkerHandle::shutdown`].
+pub struct WorkerHandle {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Stops claiming, asks running passes to stop at their next page (their runs stay
+    /// resumable and their leases are released), and waits up to `grace`.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let mut task = self.task;
+        if tokio::time::timeout(grace, &mut task).await.is_err() {
+            task.abort();
+        }
+    }
+}
+
+/// Starts the scheduler loop of this process.
+pub fn spawn(reconciler: Reconciler) -> WorkerHandle {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(worker_loop(reconciler, stop_rx));
+    WorkerHandle {
+        stop: stop_tx,
+        task,
+    }
+}
+
+async fn worker_loop(reconciler: Reconciler, mut stop_rx: watch::Receiver<bool>) {
+    let owner = owner_name();
+    let store: Store = reconciler.store().clone();
+    let config = reconciler.config().clone();
+    let running: Arc<Mutex<HashSet<CredentialId>>> = Arc::default();
+    let stop_flag = Arc::new(AtomicBool::new(false));
+    // A finished run wakes the loop at once, so a free slot is used without waiting a tick.
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let mut tasks = JoinSet::new();
+    tracing::info!(owner = %owner, periodic = config.enabled, interval = ?config.interval, "reconciliation scheduler started");
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let busy = match tick(
+            &reconciler,
+            &store,
+            &owner,
+            &running,
+            &stop_flag,
+            &wake,
+            &mut tasks,
+        )
+        .await
+        {
+            Ok(busy) => busy,
+            Err(e) => {
+                tracing::warn!(error = %e, "reconciliation scheduler tick failed");
+                false
+            }
+        };
+        // Every slot taken while more were due: look again as soon as a run ends.
+        tokio::select! {
+            _ = tokio::time::sleep(config.tick) => {}
+            _ = wake.notified(), if busy => {}
+            _ = stop_rx.changed() => break,
+        }
+    }
+    stop_flag.store(true, Ordering::Release);
+    while tasks.join_next().await.is_some() {}
+    tracing::info!("reconciliation scheduler stopped");
+}
+
+async fn tick(
+    reconciler: &Reconciler,
+    store: &Store,
+    owner: &str,
+    running: &Arc<Mutex<HashSet<CredentialId>>>,
+    stop_flag: &Arc<AtomicBool>,
+    wake: &Arc<tokio::sync::Notify>,
+    tasks: &mut JoinSet<()>,
+) -> Result<bool, gateway_store::StoreError> {
+    let config = reconciler.config();
+    if config.enabled {
+        let spread = config.jitter;
+        store
+            .schedule_missing(1000, || {
+                let ms = i64::try_from(spread.as_millis()).unwrap_or(0);
+                let offset = if ms > 0 {
+                    rand::thread_rng().gen_range(0..=ms)
+                } else {
+                    0
+                };
+                Utc::now() + chrono::Duration::milliseconds(offset)
+            })
+            .await?;
+    }
+    let busy = running.lock().unwrap_or_else(PoisonError::into_inner).len();
+    let free = config.max_concurrent_runs.saturating_sub(busy);
+    if free == 0 {
+        return Ok(true);
+    }
+    let now = Utc::now();
+    let due = store
+        .schedule_due(now, u32::try_from(free * 2).unwrap_or(u32::MAX))
+        .await?;
+    let fetched = due.len();
+    let mut started = 0;
+    for entry in due {
+        if started >= free {
+            break;
+        }
+        if running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&entry.credential_id)
+        {
+            continue;
+        }
+        let until = now + chrono_dur(config.lease_ttl);
+        if !store
+            .schedule_claim(&entry.credential_id, owner, now, until, true)
+            .await?
+        {
+            continue;
+        }
+        started += 1;
+        running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(entry.credential_id.clone());
+        let (r, owner, running, stop, wake) = (
+            reconciler.clone(),
+            owner.to_owned(),
+            running.clone(),
+            stop_flag.clone(),
+            wake.clone(),
+        );
+        tasks.spawn(async move {
+            let cred = entry.credential_id.clone();
+            // Each pass has its own stop flag (a lost lease stops only that pass), raised too
+            // when the whole worker stops.
+            let pass_stop = Arc::new(AtomicBool::new(false));
+            let watcher = {
+                let (pass_stop, stop) = (pass_stop.clone(), stop.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Acquire) {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    pass_stop.store(true, Ordering::Release);
+                })
+            };
+            let result = r
+                .run_leased(
+                    &entry.tenant_id,
+                    &cred,
+                    &owner,
+                    RunTrigger::Schedule,
+                    pass_stop,
+                    None,
+                )
+                .await;
+            watcher.abort();
+            if let Err(e) = result {
+                tracing::warn!(credential = %cred, error = %e, "reconciliation could not run");
+                let _ = r.store().schedule_release(&cred, &owner).await;
+            }
+            running
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&cred);
+            wake.notify_one();
+        });
+    }
+    Ok(started >= free && fetched > 0)
+}
+
+/// Counters of a run for callers that print them.
+pub fn summary(run: &RunRecord) -> serde_json::Value {
+    let c: &RunCounters = &run.counters;
+    let duration_ms = match (run.started_at, run.finished_at) {
+        (Some(s), Some(f)) => Some((f - s).num_milliseconds()),
+        _ => None,
+    };
+    serde_json::json!({
+        "id": run.id, "credentialId": run.credential_id, "status": run.status,
+        "trigger": run.trigger, "strategy": run.strategy,
+        "pagesFetched": c.pages_fetched, "contactsSeen": c.contacts_seen,
+        "providerCalls": c.provider_calls, "discovered": c.discovered, "flagged": c.flagged,
+        "restored": c.restored, "candidates": c.candidates, "knownContacts": c.known_contacts,
+        "confirmErrors": c.confirm_errors, "durationMs": duration_ms,
+        "startedAt": run.started_at, "finishedAt": run.finished_at, "error": run.error,
+    })
+}

@@ -1,0 +1,700 @@
+//! End to end: background reconciliation of remote deletions and the change feed, against a
+//! real gateway and the real simulators over HTTP. Contacts are deleted behind the gateway's
+//! back through `_sim`, a run is asked for through the API, and the index, the contact output
+//! and the events are checked. The tests that depend on the database run on SQLite and on
+//! PostgreSQL (`CRM_GATEWAY_TEST_POSTGRES_URL`; skipped without it unless
+//! `CRM_GATEWAY_REQUIRE_POSTGRES=1`).
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use gateway_testkit::conformance::unique;
+use gateway_testkit::{TestApp, TestDb, TestTenant};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// An app whose scheduler picks up asked-for runs fast and does not pace them.
+async fn app_on(db: TestDb) -> TestApp {
+    app_with(db, 0.0).await
+}
+
+async fn app_with(db: TestDb, pages_per_second: f64) -> TestApp {
+    TestApp::spawn_with(db, move |s| {
+        s.reconcile.enabled = false;
+        s.reconcile.tick = Duration::from_millis(50);
+        s.reconcile.heartbeat = Duration::from_millis(500);
+        s.reconcile.lease_ttl = Duration::from_secs(5);
+        s.reconcile.max_pages_per_second = pages_per_second;
+    })
+    .await
+}
+
+/// Runs `body` on SQLite, then on PostgreSQL when available.
+macro_rules! on_both {
+    ($body:ident) => {{
+        $body(app_on(TestDb::sqlite()).await).await;
+        if let Some(db) = TestDb::postgres().await {
+            $body(app_on(db).await).await;
+        }
+    }};
+}
+
+async fn start_run(app: &TestApp, t: &TestTenant, cred: &str) -> Value {
+    let a = app
+        .call(
+            Method::POST,
+            &format!("/credentials/{cred}/reconciliations"),
+            Some(&t.key),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
+    a.body["run"].clone()
+}
+
+async fn wait_run(app: &TestApp, t: &TestTenant, cred: &str, run: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let a = app
+            .call(
+                Method::GET,
+                &format!("/credentials/{cred}/reconciliations/{run}"),
+                Some(&t.key),
+                None,
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        let status = a.body["run"]["status"].as_str().unwrap().to_owned();
+        if matches!(status.as_str(), "succeeded" | "failed" | "held") {
+            return a.body["run"].clone();
+        }
+        assert!(Instant::now() < deadline, "run never ended: {}", a.text);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Asks for a run and waits for its end.
+async fn reconcile(app: &TestApp, t: &TestTenant, cred: &str) -> Value {
+    let run = start_run(app, t, cred).await;
+    assert!(
+        matches!(run["status"].as_str(), Some("queued" | "running")),
+        "{run}"
+    );
+    wait_run(app, t, cred, run["id"].as_str().unwrap()).await
+}
+
+/// Every event of the tenant (optionally one credential), paged with `limit`.
+async fn all_events(app: &TestApp, t: &TestTenant, cred: Option<&str>, limit: u32) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut after = String::new();
+    loop {
+        let mut path = format!("/events?limit={limit}&after={after}");
+        if let Some(c) = cred {
+            path.push_str(&format!("&credentialId={c}"));
+        }
+        let a = app.call(Method::GET, &path, Some(&t.key), None).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        let events = a.body["events"].as_array().unwrap().clone();
+        let next = a.body["nextAfter"].as_str().unwrap().to_owned();
+        if events.is_empty() {
+            assert_eq!(next, if after.is_empty() { "0" } else { &after });
+            return out;
+        }
+        out.extend(events);
+        after = next;
+    }
+}
+
+fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["type"] == t).collect()
+}
+
+async fn create_contact(app: &TestApp, t: &TestTenant, cred: &str) -> Value {
+    let n = unique();
+    let a = app
+        .call(
+            Method::POST,
+            &format!("/crm/contacts?credentialId={cred}"),
+            Some(&t.key),
+            Some(
+                json!({"firstName": "Rec", "lastName": format!("Onciled{n}"),
+                "emailAddresses": [{"emailAddress": format!("rec.{n}@example.com")}]}),
+            ),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    a.body["contact"].clone()
+}
+
+async fn get_contact(app: &TestApp, t: &TestTenant, cred: &str, id: &str) -> Value {
+    let a = app
+        .call(
+            Method::GET,
+            &format!("/crm/contacts/{id}?credentialId={cred}"),
+            Some(&t.key),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    a.body["contact"].clone()
+}
+
+async fn seed(app: &TestApp, provider: &str, count: usize) -> Vec<String> {
+    let a = app
+        .sim(
+            Method::POST,
+            provider,
+            "/seed",
+            Some(json!({"count": count})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    a.body["remoteIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn sim_delete(app: &TestApp, provider: &str, remote: &str) {
+    let a = app
+        .sim(
+            Method::DELETE,
+            provider,
+            &format!("/contacts/{remote}"),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text);
+}
+
+fn pages(contacts: u64) -> u64 {
+    contacts.div_ceil(100).max(1)
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async fn bird_diff_body(app: TestApp) {
+    let t = app.tenant("diff").await;
+    let cred = app.credential(&t, "bird").await;
+    let mine = create_contact(&app, &t, &cred).await;
+    let other = create_contact(&app, &t, &cred).await;
+    let seeded = seed(&app, "bird", 150).await;
+
+    // First pass: every seeded contact is discovered, nothing vanished.
+    let run = reconcile(&app, &t, &cred).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["strategy"], "diff");
+    assert_eq!(run["discovered"], 150);
+    assert_eq!(run["flagged"], 0);
+    assert_eq!(run["contactsSeen"], 152);
+    assert_eq!(run["pagesFetched"], pages(152));
+    assert_eq!(run["providerCalls"], pages(152));
+    assert!(run["durationMs"].as_i64().unwrap() >= 0);
+    let events = all_events(&app, &t, Some(&cred), 1000).await;
+    let discovered = of_type(&events, "contact.discovered");
+    assert_eq!(discovered.len(), 150);
+    assert!(discovered.iter().all(|e| e["data"]["runId"] == run["id"]));
+    let seeded_set: std::collections::HashSet<&str> = seeded.iter().map(String::as_str).collect();
+    assert!(discovered
+        .iter()
+        .all(|e| seeded_set.contains(e["remoteId"].as_str().unwrap())));
+
+    // Deleted behind the gateway's back (Bird deletes hard).
+    sim_delete(&app, "bird", mine["remoteId"].as_str().unwrap()).await;
+    sim_delete(&app, "bird", &seeded[7]).await;
+    let before = chrono::Utc::now();
+    let run = reconcile(&app, &t, &cred).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["candidates"], 2);
+    assert_eq!(run["flagged"], 2);
+    assert_eq!(run["discovered"], 0);
+    // One call per page plus one confirming lookup per candidate.
+    assert_eq!(run["providerCalls"], pages(150) + 2);
+
+    let gone = get_contact(&app, &t, &cred, mine["id"].as_str().unwrap()).await;
+    assert_eq!(gone["remoteDeleted"], true, "{gone}");
+    assert_eq!(gone["deletionDetectedBy"], "diff");
+    let at: chrono::DateTime<chrono::Utc> =
+        gone["remoteDeletedAt"].as_str().unwrap().parse().unwrap();
+    assert!(at >= before - chrono::Duration::milliseconds(5), "{gone}");
+    assert!(gone["lastSeenAt"].is_string());
+    let alive = get_contact(&app, &t, &cred, other["id"].as_str().unwrap()).await;
+    assert_eq!(alive["remoteDeleted"], false);
+    assert_eq!(alive["deletionDetectedBy"], Value::Null);
+    assert!(alive["lastSeenAt"].is_string());
+
+    let events = all_events(&app, &t, Some(&cred), 7).await;
+    let deleted = of_type(&events, "contact.remote_deleted");
+    assert_eq!(deleted.len(), 2, "{deleted:?}");
+    let mine_event = deleted
+        .iter()
+        .find(|e| e["contactId"] == mine["id"])
+        .unwrap();
+    assert_eq!(mine_event["data"]["detectedBy"], "diff");
+    assert_eq!(mine_event["data"]["runId"], run["id"]);
+    assert_eq!(mine_event["remoteId"], mine["remoteId"]);
+
+    // A third pass with nothing new changes nothing and says nothing.
+    let run = reconcile(&app, &t, &cred).await;
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["flagged"], 0);
+    assert_eq!(run["candidates"], 0);
+    assert_eq!(
+        all_events(&app, &t, Some(&cred), 1000).await.len(),
+        events.len()
+    );
+
+    // includeDeleted lists the tombstones.
+    let mut cursor: Option<String> = None;
+    let mut tombstones = 0;
+    loop {
+        let mut path =
+            format!("/crm/contacts?credentialId={cred}&includeDeleted=true&pageSize=100");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let a = app.call(Method::GET, &path, Some(&t.key), None).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        tombstones += a.body["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["remoteDeleted"] == true)
+            .count();
+        match a.body["pageInfo"]["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(tombstones, 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bird_hard_deletes_are_found_by_a_complete_listing_and_a_confirming_lookup() {
+    on_both!(bird_diff_body);
+}
+
+#[tokio::test]
+async fn tombstone_providers_are_flagged_native_with_the_providers_time() {
+    let app = app_on(TestDb::sqlite()).await;
+    let providers = app.call(Method::GET, "/providers", None, None).await;
+    let mut tested = 0;
+    for p in providers.body["providers"].as_array().unwrap() {
+        let name = p["provider"].as_str().unwrap();
+        let decl = app
+            .call(Method::GET, &format!("/providers/{name}"), None, None)
+            .await
+            .body;
+        if decl["deletion"] != "tombstone" || decl["operations"]["list"] != true {
+            continue;
+        }
+        tested += 1;
+        let t = app.tenant(&format!("native-{name}")).await;
+        let cred = app.credential(&t, name).await;
+        let seeded = seed(&app, name, 12).await;
+        let run = reconcile(&app, &t, &cred).await;
+        assert_eq!(run["status"], "succeeded", "{name}: {run}");
+        assert_eq!(run["strategy"], "native", "{name}");
+        assert!(run["discovered"].as_u64().unwrap() >= 12, "{name}: {run}");
+
+        let victim = &seeded[3];
+        sim_delete(&app, name, victim).await;
+        let raw = app
+            .sim(Method::GET, name, &format!("/contacts/{victim}"), None)
+            .await;
+        let run = reconcile(&app, &t, &cred).await;
+        assert_eq!(run["status"], "succeeded", "{name}: {run}");
+        assert_eq!(run["flagged"], 1, "{name}: {run}");
+
+        let events = all_events(&app, &t, Some(&cred), 1000).await;
+        let flagged = of_type(&events, "contact.remote_deleted");
+        assert_eq!(flagged.len(), 1, "{name}");
+        assert_eq!(flagged[0]["remoteId"], victim.as_str());
+        assert_eq!(flagged[0]["data"]["detectedBy"], "native", "{name}");
+        let id = flagged[0]["contactId"].as_str().unwrap();
+        let contact = get_contact(&app, &t, &cred, id).await;
+        assert_eq!(contact["remoteDeleted"], true, "{name}: {contact}");
+        assert_eq!(contact["deletionDetectedBy"], "native", "{name}");
+        // The provider's own tombstone time, when the simulator shows it.
+        if let Some(deleted_at) = raw.body.get("deletedAt").and_then(Value::as_str) {
+            let want: chrono::DateTime<chrono::Utc> = deleted_at.parse().unwrap();
+            let got: chrono::DateTime<chrono::Utc> = contact["remoteDeletedAt"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(got.timestamp_millis(), want.timestamp_millis(), "{name}");
+        }
+    }
+    eprintln!("native detection tested on {tested} provider(s)");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_page_in_the_middle_of_a_pass_flags_nothing() {
+    // Paced at 4 pages per second so the fault can be switched on after the first page.
+    let app = app_with(TestDb::sqlite(), 4.0).await;
+    let t = app.tenant("fault").await;
+    let cred = app.credential(&t, "bird").await;
+    let seeded = seed(&app, "bird", 350).await;
+    let first = reconcile(&app, &t, &cred).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    sim_delete(&app, "bird", &seeded[0]).await;
+    sim_delete(&app, "bird", &seeded[200]).await;
+
+    let run = start_run(&app, &t, &cred).await;
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let a = app
+            .call(
+                Method::GET,
+                &format!("/credentials/{cred}/reconciliations/{run_id}"),
+                Some(&t.key),
+                None,
+            )
+            .await;
+        if a.body["run"]["pagesFetched"].as_u64().unwrap() >= 1 {
+            assert_eq!(a.body["run"]["status"], "running", "{}", a.text);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no page was fetched: {}", a.text);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let f = app
+        .sim(
+            Method::POST,
+            "bird",
+            "/faults",
+            Some(json!({"status": 503, "routes": ["GET /workspaces/{ws}/contacts"]})),
+        )
+        .await;
+    assert_eq!(f.status, StatusCode::OK, "{}", f.text);
+    let run = wait_run(&app, &t, &cred, &run_id).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert_eq!(run["flagged"], 0);
+    assert!(run["pagesFetched"].as_u64().unwrap() < pages(348), "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was flagged"),
+        "{run}"
+    );
+    let events = all_events(&app, &t, Some(&cred), 1000).await;
+    assert!(of_type(&events, "contact.remote_deleted").is_empty());
+
+    // Once the provider is healthy again the deletions are found.
+    app.sim(Method::DELETE, "bird", "/faults", None).await;
+    let run = reconcile(&app, &t, &cred).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["flagged"], 2);
+    app.stop().await;
+}
+
+async fn brake_body(app: TestApp) {
+    let t = app.tenant("brake").await;
+    let cred = app.credential(&t, "bird").await;
+    let seeded = seed(&app, "bird", 40).await;
+    assert_eq!(reconcile(&app, &t, &cred).await["status"], "succeeded");
+    for remote in &seeded[..15] {
+        sim_delete(&app, "bird", remote).await;
+    }
+    let held = reconcile(&app, &t, &cred).await;
+    assert_eq!(held["status"], "held", "{held}");
+    assert_eq!(held["flagged"], 0);
+    assert_eq!(held["candidates"], 15);
+    assert_eq!(held["knownContacts"], 40);
+    assert!(held["error"].as_str().unwrap().contains("brake"), "{held}");
+    // Nothing was flagged: no event, no tombstone.
+    let events = all_events(&app, &t, Some(&cred), 1000).await;
+    assert!(of_type(&events, "contact.remote_deleted").is_empty());
+
+    // The operator confirms: every candidate is looked up again and flagged.
+    let held_id = held["id"].as_str().unwrap();
+    let a = app
+        .call(
+            Method::POST,
+            &format!("/credentials/{cred}/reconciliations/{held_id}/confirm"),
+            Some(&t.key),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
+    assert_eq!(a.body["run"]["status"], "queued");
+    let done = wait_run(&app, &t, &cred, held_id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["flagged"], 15);
+    assert_eq!(done["confirmed"], true);
+    let events = all_events(&app, &t, Some(&cred), 1000).await;
+    assert_eq!(of_type(&events, "contact.remote_deleted").len(), 15);
+
+    // Only a held run can be confirmed.
+    let again = app
+        .call(
+            Method::POST,
+            &format!("/credentials/{cred}/reconciliations/{held_id}/confirm"),
+            Some(&t.key),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+    assert_eq!(again.headers["content-type"], "application/problem+json");
+    // Below the brake's minimum a run flags at once.
+    for remote in &seeded[15..20] {
+        sim_delete(&app, "bird", remote).await;
+    }
+    let run = reconcile(&app, &t, &cred).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["flagged"], 5);
+    // The run list, newest first.
+    let list = app
+        .call(
+            Method::GET,
+            &format!("/credentials/{cred}/reconciliations?limit=10"),
+            Some(&t.key),
+            None,
+        )
+        .await;
+    assert_eq!(list.status, StatusCode::OK);
+    let runs = list.body["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    assert_eq!(runs[0]["id"], run["id"]);
+    assert_eq!(runs[1]["id"], held["id"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_mass_deletion_brake_holds_the_run_until_an_operator_confirms() {
+    on_both!(brake_body);
+}
+
+#[tokio::test]
+async fn a_contact_seen_again_is_restored_with_an_event() {
+    let app = app_on(TestDb::sqlite()).await;
+    let t = app.tenant("restore").await;
+    let cred = app.credential(&t, "bird").await;
+    let c = create_contact(&app, &t, &cred).await;
+    let id = c["id"].as_str().unwrap();
+    // A transient 404 from the provider flags the contact on use…
+    app.sim(
+        Method::POST,
+        "bird",
+        "/faults",
+        Some(json!({"status": 404, "count": 1, "routes": ["GET /workspaces/{ws}/contacts/{id}"]})),
+    )
+    .await;
+    let flagged = get_contact(&app, &t, &cred, id).await;
+    assert_eq!(flagged["remoteDeleted"], true, "{flagged}");
+    assert_eq!(flagged["deletionDetectedBy"], "on_use");
+    // …and the next complete listing, which shows it alive, restores it.
+    let run = reconcile(&app, &t, &cred).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["restored"], 1);
+    assert_eq!(run["flagged"], 0);
+    let back = get_contact(&app, &t, &cred, id).await;
+    assert_eq!(back["remoteDeleted"], false, "{back}");
+    assert_eq!(back["remoteDeletedAt"], Value::Null);
+    assert_eq!(back["deletionDetectedBy"], Value::Null);
+    let events = all_events(&app, &t, Some(&cred), 1000).await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "contact.created",
+            "contact.remote_deleted",
+            "contact.restored"
+        ]
+    );
+    assert_eq!(events[1]["data"]["detectedBy"], "on_use");
+    assert_eq!(events[2]["data"]["previouslyDetectedBy"], "on_use");
+    assert_eq!(events[2]["data"]["runId"], run["id"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_provider_404_on_use_flags_at_once_with_an_event() {
+    let app = app_on(TestDb::sqlite()).await;
+    let t = app.tenant("lazy").await;
+    let cred = app.credential(&t, "bird").await;
+    let c = create_contact(&app, &t, &cred).await;
+    sim_delete(&app, "bird", c["remoteId"].as_str().unwrap()).await;
+    let gone = get_contact(&app, &t, &cred, c["id"].as_str().unwrap()).await;
+    assert_eq!(gone["remoteDeleted"], true);
+    assert_eq!(gone["deletionDetectedBy"], "on_use");
+    assert!(gone["remoteDeletedAt"].is_string());
+    // A second read answers from the index and writes no second event.
+    get_contact(&app, &t, &cred, c["id"].as_str().unwrap()).await;
+    let events = all_events(&app, &t, Some(&cred), 1000).await;
+    let flagged = of_type(&events, "contact.remote_deleted");
+    assert_eq!(flagged.len(), 1);
+    assert_eq!(flagged[0]["data"]["detectedBy"], "on_use");
+    assert_eq!(flagged[0]["contactId"], c["id"]);
+    // The next reconciliation neither restores nor re-flags it.
+    let run = reconcile(&app, &t, &cred).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(
+        (run["flagged"].as_u64(), run["restored"].as_u64()),
+        (Some(0), Some(0))
+    );
+    app.stop().await;
+}
+
+async fn feed_body(app: TestApp) {
+    let a = app.tenant("feed-a").await;
+    let b = app.tenant("feed-b").await;
+    let cred = app.credential(&a, "bird").await;
+    let cred_b = app.credential(&b, "bird").await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(
+            create_contact(&app, &a, &cred).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let u = app
+        .call(
+            Method::PATCH,
+            &format!("/crm/contacts/{}?credentialId={cred}", ids[1]),
+            Some(&a.key),
+            Some(json!({"firstName": "Changed"})),
+        )
+        .await;
+    assert_eq!(u.status, StatusCode::OK, "{}", u.text);
+    let d = app
+        .call(
+            Method::DELETE,
+            &format!("/crm/contacts/{}?credentialId={cred}", ids[2]),
+            Some(&a.key),
+            None,
+        )
+        .await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT, "{}", d.text);
+    create_contact(&app, &b, &cred_b).await;
+
+    // In commit order, one page or many.
+    let whole = all_events(&app, &a, None, 1000).await;
+    let types: Vec<&str> = whole.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "contact.created",
+            "contact.created",
+            "contact.created",
+            "contact.updated",
+            "contact.deleted"
+        ]
+    );
+    assert_eq!(whole[3]["contactId"], ids[1].as_str());
+    assert_eq!(whole[4]["contactId"], ids[2].as_str());
+    let seqs: Vec<i64> = whole
+        .iter()
+        .map(|e| e["sequence"].as_i64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert!(whole.iter().all(|e| e["credentialId"] == cred.as_str()));
+    assert!(whole
+        .iter()
+        .all(|e| e["id"].as_str().unwrap().starts_with("evt_")));
+    let paged = all_events(&app, &a, None, 2).await;
+    assert_eq!(paged, whole);
+    // The cursor is stable: reading after the same point gives the same events.
+    let after = whole[1]["sequence"].as_i64().unwrap();
+    let r1 = app
+        .call(
+            Method::GET,
+            &format!("/events?after={after}"),
+            Some(&a.key),
+            None,
+        )
+        .await;
+    let r2 = app
+        .call(
+            Method::GET,
+            &format!("/events?after={after}"),
+            Some(&a.key),
+            None,
+        )
+        .await;
+    assert_eq!(r1.body, r2.body);
+    assert_eq!(r1.body["events"].as_array().unwrap().len(), 3);
+    assert_eq!(r1.body["nextAfter"], seqs[4].to_string());
+
+    // Tenant isolation.
+    let theirs = all_events(&app, &b, None, 1000).await;
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0]["credentialId"], cred_b.as_str());
+    for (method, path) in [
+        (Method::GET, format!("/events?credentialId={cred}")),
+        (Method::POST, format!("/credentials/{cred}/reconciliations")),
+        (Method::GET, format!("/credentials/{cred}/reconciliations")),
+    ] {
+        let r = app.call(method, &path, Some(&b.key), None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.text);
+    }
+    let run = start_run(&app, &a, &cred).await;
+    let run_id = run["id"].as_str().unwrap();
+    let r = app
+        .call(
+            Method::GET,
+            &format!("/credentials/{cred_b}/reconciliations/{run_id}"),
+            Some(&b.key),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    wait_run(&app, &a, &cred, run_id).await;
+    // No key, bad parameters.
+    assert_eq!(
+        app.call(Method::GET, "/events", None, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    for bad in ["/events?limit=0", "/events?limit=1001", "/events?after=abc"] {
+        let r = app.call(Method::GET, bad, Some(&a.key), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_event_feed_is_ordered_stable_and_per_tenant() {
+    on_both!(feed_body);
+}
+
+#[tokio::test]
+async fn asking_twice_answers_the_same_active_run_and_openapi_lists_the_routes() {
+    // Slow pages keep the first run active while the second request arrives.
+    let app = app_with(TestDb::sqlite(), 2.0).await;
+    let t = app.tenant("twice").await;
+    let cred = app.credential(&t, "bird").await;
+    seed(&app, "bird", 300).await;
+    let first = start_run(&app, &t, &cred).await;
+    let second = start_run(&app, &t, &cred).await;
+    assert_eq!(first["id"], second["id"]);
+    let done = wait_run(&app, &t, &cred, first["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded");
+    assert_eq!(done["trigger"], "api");
+    let third = start_run(&app, &t, &cred).await;
+    assert_ne!(third["id"], first["id"]);
+
+    let doc = app.call(Method::GET, "/openapi.json", None, None).await;
+    let paths: HashMap<String, Value> = serde_json::from_value(doc.body["paths"].clone()).unwrap();
+    for p in [
+        "/events",
+        "/credentials/{id}/reconciliations",
+        "/credentials/{id}/reconciliations/{runId}",
+        "/credentials/{id}/reconciliations/{runId}/confirm",
+    ] {
+        assert!(
+            paths.contains_key(p),
+            "{p} missing from the OpenAPI document"
+        );
+    }
+    app.stop().await;
+}
