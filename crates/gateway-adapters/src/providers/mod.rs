@@ -62,6 +62,40 @@ pub(crate) fn provider(kind: ProviderKind) -> Option<&'static dyn Provider> {
     }
 }
 
+/// The settings object of a credential; absent or `null` counts as `{}`.
+pub(crate) fn settings_object(settings: &Value) -> Result<Map<String, Value>, Vec<FieldError>> {
+    match settings {
+        Value::Object(m) => Ok(m.clone()),
+        Value::Null => Ok(Map::new()),
+        _ => Err(vec![FieldError::new(
+            "/settings",
+            "invalid_type",
+            "settings must be an object",
+        )]),
+    }
+}
+
+/// The base URL an adapter talks to: the validated `baseUrl` or the provider's default, with
+/// the deployment's send-time rule (https and public addresses unless private ones are
+/// allowed) applied, so an adapter is never built for a URL the deployment forbids.
+pub(crate) fn resolved_base_url(
+    normalised: &Value,
+    default: &str,
+    allow_private: bool,
+) -> Result<url::Url, Vec<FieldError>> {
+    let raw = normalised
+        .get("baseUrl")
+        .and_then(Value::as_str)
+        .unwrap_or(default);
+    check_base_url_syntax(raw, allow_private).map_err(|e| {
+        vec![FieldError::new(
+            settings_pointer("baseUrl"),
+            "not_allowed",
+            e.to_string(),
+        )]
+    })
+}
+
 /// JSON pointer of one settings key (RFC 6901 escaping, so an odd key cannot forge a path).
 pub(crate) fn settings_pointer(key: &str) -> String {
     format!("/settings/{}", gateway_core::validate::pointer_segment(key))

@@ -2,7 +2,6 @@
 //! required) and `baseUrl` (optional, default `https://api.bird.com`, providers.md §1.2).
 
 use gateway_core::FieldError;
-use gateway_transport::check_base_url_syntax;
 use serde_json::{Map, Value};
 use url::Url;
 use uuid::Uuid;
@@ -79,19 +78,7 @@ impl BirdSettings {
     /// Parses validated (or stored) settings. `allow_private` applies the send-time half of
     /// the base-URL rule so an adapter is never built for a URL the deployment forbids.
     pub fn from_json(settings: &Value, allow_private: bool) -> Result<Self, Vec<FieldError>> {
-        let empty = Map::new();
-        let map = match settings {
-            Value::Object(m) => m,
-            Value::Null => &empty,
-            _ => {
-                return Err(vec![FieldError::new(
-                    "/settings",
-                    "invalid_type",
-                    "settings must be an object",
-                )])
-            }
-        };
-        let normalised = validate(map)?;
+        let normalised = validate(&crate::providers::settings_object(settings)?)?;
         let workspace_id = normalised
             .get("workspaceId")
             .and_then(Value::as_str)
@@ -103,17 +90,8 @@ impl BirdSettings {
                     "workspaceId is required for bird",
                 )]
             })?;
-        let raw = normalised
-            .get("baseUrl")
-            .and_then(Value::as_str)
-            .unwrap_or(DEFAULT_BASE_URL);
-        let base_url = check_base_url_syntax(raw, allow_private).map_err(|e| {
-            vec![FieldError::new(
-                settings_pointer("baseUrl"),
-                "not_allowed",
-                e.to_string(),
-            )]
-        })?;
+        let base_url =
+            crate::providers::resolved_base_url(&normalised, DEFAULT_BASE_URL, allow_private)?;
         Ok(Self {
             workspace_id,
             base_url,
