@@ -648,3 +648,107 @@ async fn request_ids_and_operational_endpoints() {
     assert!(!r.headers()["x-request-id"].is_empty());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn strict_input_handling_found_in_review() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("a").await;
+    let key = Some(t.key.as_str());
+    let cred = app.credential(&t, "bird").await;
+
+    // a secret of the wrong JSON type is refused without quoting it
+    let r = app
+        .call(Method::POST, "/credentials", key, Some(json!({"provider": "bird", "name": "x", "secret": 987_654_321_012_345_u64, "settings": {"workspaceId": "2d7d5b6e-0000-4000-8000-000000000001"}})))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.body["errors"][0]["pointer"], "/secret");
+    assert!(!r.text.contains("987654321012345"), "{}", r.text);
+
+    // an array is not an object, even when serde could fill a struct from it
+    let r = app
+        .call_raw(
+            Method::POST,
+            &format!("/crm/contacts?credentialId={cred}"),
+            &t.key,
+            b"[\"First\", \"Last\"]".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(
+        app.sim(Method::GET, "bird", "/stats", None).await.body["contacts"],
+        0
+    );
+
+    // a misspelt query parameter must not turn a dry run into a write
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/crm/contacts?credentialId={cred}&dry_run=true"),
+            key,
+            Some(json!({"lastName": "X"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.body["errors"][0]["parameter"], "dry_run");
+    assert_eq!(
+        app.sim(Method::GET, "bird", "/stats", None).await.body["contacts"],
+        0
+    );
+
+    // a malformed path parameter is a problem+json 400, not plain text
+    let r = app.call(Method::GET, "/credentials/%FF", key, None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.headers["content-type"], "application/problem+json");
+
+    // the same phone written twice is one value, and the caller is told
+    let r = app
+        .call(Method::POST, &format!("/crm/contacts?credentialId={cred}"), key, Some(json!({"lastName": "Twice", "phoneNumbers": [{"phoneNumber": "+61400999001"}, {"phoneNumber": "+61 400 999 001"}]})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(
+        r.body["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["pointer"] == "/phoneNumbers/1" && w["code"] == "duplicate"),
+        "{}",
+        r.text
+    );
+
+    // a rotated secret is not "ok" until checked
+    app.call(
+        Method::POST,
+        &format!("/credentials/{cred}/check"),
+        key,
+        None,
+    )
+    .await;
+    let rotated = app
+        .call(
+            Method::PATCH,
+            &format!("/credentials/{cred}"),
+            key,
+            Some(json!({"secret": "another-key"})),
+        )
+        .await;
+    assert_eq!(
+        rotated.body["credential"]["health"], "unknown",
+        "{}",
+        rotated.text
+    );
+
+    // a refused secret under verify is the credential's problem, not our validation's
+    let r = app
+        .call(Method::POST, "/credentials?verify=true", key, Some(json!({"provider": "bird", "name": "x", "secret": "nope", "settings": {"workspaceId": "2d7d5b6e-0000-4000-8000-000000000001", "baseUrl": app.provider_base("bird")}})))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["source"], "credential");
+    assert_eq!(r.body["code"], "credential_rejected");
+
+    // the provider catalogue is part of the authenticated API
+    assert_eq!(
+        app.call(Method::GET, "/providers", None, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    app.stop().await;
+}

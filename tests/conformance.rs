@@ -8,7 +8,10 @@ use gateway_testkit::TestApp;
 use reqwest::Method;
 
 async fn providers(app: &TestApp) -> Vec<String> {
-    let all = app.call(Method::GET, "/providers", None, None).await;
+    let t = app.tenant("provider-catalogue").await;
+    let all = app
+        .call(Method::GET, "/providers", Some(&t.key), None)
+        .await;
     all.body["providers"]
         .as_array()
         .unwrap()

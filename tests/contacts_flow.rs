@@ -391,7 +391,7 @@ async fn published_schema_matches_what_is_enforced() {
         )
         .await;
     assert_eq!(schema.status, StatusCode::OK, "{}", schema.text);
-    let provider = app.call(Method::GET, "/providers/bird", None, None).await;
+    let provider = app.call(Method::GET, "/providers/bird", key, None).await;
     assert_eq!(provider.status, StatusCode::OK);
     assert_eq!(
         schema.body["fields"].as_array().unwrap().len(),
@@ -416,12 +416,12 @@ async fn published_schema_matches_what_is_enforced() {
         }
     }
     assert_eq!(
-        app.call(Method::GET, "/providers/hubspot", None, None)
+        app.call(Method::GET, "/providers/hubspot", key, None)
             .await
             .status,
         StatusCode::NOT_FOUND
     );
-    let all = app.call(Method::GET, "/providers", None, None).await;
+    let all = app.call(Method::GET, "/providers", key, None).await;
     assert!(all.body["providers"]
         .as_array()
         .unwrap()

@@ -92,7 +92,7 @@ async fn karia_operations_can_be_switched_off_per_deployment() {
     let t = app.tenant("acme").await;
     let cred = app.credential(&t, "karia").await;
     let key = Some(t.key.as_str());
-    let published = app.call(Method::GET, "/providers/karia", None, None).await;
+    let published = app.call(Method::GET, "/providers/karia", key, None).await;
     assert_eq!(published.body["operations"]["delete"], false);
     assert_eq!(published.body["operations"]["list"], true);
     let created = app

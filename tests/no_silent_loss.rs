@@ -329,8 +329,9 @@ async fn check(s: &Subject<'_>, input: Value) -> Result<(), TestCaseError> {
 fn every_value_is_stored_warned_about_or_refused() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let app = rt.block_on(TestApp::spawn());
+    let catalogue = rt.block_on(app.tenant("catalogue"));
     let providers: Vec<String> = rt
-        .block_on(app.call(Method::GET, "/providers", None, None))
+        .block_on(app.call(Method::GET, "/providers", Some(&catalogue.key), None))
         .body["providers"]
         .as_array()
         .unwrap()

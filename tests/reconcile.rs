@@ -281,12 +281,21 @@ async fn bird_hard_deletes_are_found_by_a_complete_listing_and_a_confirming_look
 #[tokio::test]
 async fn tombstone_providers_are_flagged_native_with_the_providers_time() {
     let app = app_on(TestDb::sqlite()).await;
-    let providers = app.call(Method::GET, "/providers", None, None).await;
+    // /providers needs a tenant key like every API call (CONTRACT §3).
+    let catalogue = app.tenant("catalogue").await;
+    let providers = app
+        .call(Method::GET, "/providers", Some(&catalogue.key), None)
+        .await;
     let mut tested = 0;
     for p in providers.body["providers"].as_array().unwrap() {
         let name = p["provider"].as_str().unwrap();
         let decl = app
-            .call(Method::GET, &format!("/providers/{name}"), None, None)
+            .call(
+                Method::GET,
+                &format!("/providers/{name}"),
+                Some(&catalogue.key),
+                None,
+            )
             .await
             .body;
         if decl["deletion"] != "tombstone" || decl["operations"]["list"] != true {

@@ -121,6 +121,14 @@ pub enum ApiError {
         /// Every problem found.
         errors: Vec<ProblemItem>,
     },
+    /// `?verify=true`: the provider refused the secret or the settings; nothing was stored.
+    #[error("the provider refused the credential")]
+    CredentialRefused {
+        /// Summary.
+        message: String,
+        /// Which field to fix.
+        errors: Vec<ProblemItem>,
+    },
     /// Body over the configured limit.
     #[error("payload too large")]
     PayloadTooLarge {
@@ -215,7 +223,7 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "Missing or invalid API key",
-                "send Authorization: Bearer <apiKey>".to_owned(),
+                "send Authorization: Bearer <token>: a tenant API key, or the admin token for /admin".to_owned(),
                 Source::Gateway,
                 vec![],
                 false,
@@ -239,6 +247,17 @@ impl ApiError {
                 "The input breaks a rule; nothing was sent to the provider",
                 message.clone(),
                 Source::Gateway,
+                errors.clone(),
+                false,
+                None,
+                None,
+            ),
+            ApiError::CredentialRefused { message, errors } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "credential_rejected",
+                "The provider refused this credential; nothing was stored",
+                message.clone(),
+                Source::Credential,
                 errors.clone(),
                 false,
                 None,

@@ -49,6 +49,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }],
         });
     }
+    // Every body of this API is an object; serde would otherwise fill a struct from an array
+    // by position and accept `["Jane", "Citizen"]` as a contact.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::BadRequest {
+            message: "the request body must be a JSON object".into(),
+            errors: vec![ProblemItem {
+                pointer: Some(String::new()),
+                parameter: None,
+                code: "invalid_type".into(),
+                message: "expected a JSON object".into(),
+            }],
+        });
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let pointer = path_to_pointer(err.path());
@@ -68,7 +81,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 }
             }
         };
-        let message = inner.to_string();
+        // serde quotes the offending value ("invalid type: integer `9876…`"): that value may
+        // be a secret, so only field names (unknown/missing field) keep their backticks.
+        let message = match code {
+            "unknown_field" | "missing_field" => inner.to_string(),
+            _ => without_quoted_values(&inner.to_string()),
+        };
         // A missing key is reported at its parent's path; name the key itself.
         let pointer = match (code, backticked(&message)) {
             ("unknown_field" | "missing_field", Some(key)) => {
@@ -95,6 +113,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }],
         }
     })
+}
+
+/// Drops every `` `…` `` span from a serde message, keeping its words.
+fn without_quoted_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for c in message.chars() {
+        if c == '`' {
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out.replace("  ", " ").replace(" ,", ",")
 }
 
 fn backticked(message: &str) -> Option<&str> {
@@ -143,6 +175,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T>
                     name
                 };
                 ApiError::bad_parameter(&name, inner)
+            })
+    }
+}
+
+/// Path parameters; a malformed one (bad percent-encoding) is a 400 problem, not axum's
+/// plain-text rejection.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|rejection| ApiError::BadRequest {
+                message: format!(
+                    "invalid path parameter: {}",
+                    without_quoted_values(&rejection.body_text())
+                ),
+                errors: vec![],
             })
     }
 }

@@ -240,6 +240,8 @@ impl Cx<'_> {
             }
         }
         let mut kept = Vec::with_capacity(list.len());
+        let mut seen: Vec<String> = Vec::new();
+        let mut first_index: Vec<usize> = Vec::new();
         for (i, item) in list.iter().enumerate() {
             let item_pointer = format!("{pointer}/{i}");
             if spec.max_items.is_some_and(|max| i >= max) {
@@ -276,6 +278,26 @@ impl Cx<'_> {
                     }
                     other => self.not_kept(field_pointer, other),
                 }
+            }
+            // The same email or phone twice is one value at every provider (Bird would merge
+            // the identifiers): say so instead of letting an adapter drop it quietly.
+            if let Some(identity) = identity(name, &out) {
+                if let Some(first) = seen.iter().position(|s| *s == identity) {
+                    let message = format!(
+                        "the same value as {pointer}/{}; it is written once",
+                        first_index[first]
+                    );
+                    if self.strict {
+                        self.errors
+                            .push(FieldError::new(&item_pointer, "duplicate", message));
+                    } else {
+                        self.warnings
+                            .push(Warning::new(&item_pointer, "duplicate", message));
+                    }
+                    continue;
+                }
+                seen.push(identity);
+                first_index.push(i);
             }
             // Only fails when a required key (emailAddress, phoneNumber) was refused above,
             // and that refusal is already an error.
@@ -477,6 +499,23 @@ impl Cx<'_> {
             }
         }
         ok.then_some(value)
+    }
+}
+
+/// What makes two list items the same value: emails compare case-insensitively, phones by
+/// their digits and a leading `+`.
+fn identity(list: &str, item: &Map<String, Value>) -> Option<String> {
+    match list {
+        "emailAddresses" => item
+            .get("emailAddress")?
+            .as_str()
+            .map(|e| e.trim().to_lowercase()),
+        "phoneNumbers" => item.get("phoneNumber")?.as_str().map(|p| {
+            p.chars()
+                .filter(|c| c.is_ascii_digit() || *c == '+')
+                .collect()
+        }),
+        _ => None,
     }
 }
 

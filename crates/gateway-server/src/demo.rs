@@ -200,6 +200,16 @@ fn print_banner(
         ));
         out.push_str(&format!("curl -s -X DELETE \"$API/crm/contacts/{contact}?credentialId=$CRED\" -H \"Authorization: Bearer $KEY\" -i\n\n"));
     }
+    out.push_str(
+        "# contacts deleted in the CRM: reconcile now, watch the run, read the change feed\n",
+    );
+    out.push_str("curl -s -X POST \"$API/credentials/$CRED/reconciliations\" -H \"Authorization: Bearer $KEY\"\n");
+    out.push_str(
+        "curl -s \"$API/credentials/$CRED/reconciliations\" -H \"Authorization: Bearer $KEY\"\n",
+    );
+    out.push_str(
+        "curl -s \"$API/events?credentialId=$CRED\" -H \"Authorization: Bearer $KEY\"\n\n",
+    );
     out.push_str("# what this provider accepts, and what happens to values it cannot store\n");
     out.push_str("curl -s \"$API/crm/contacts/schema?credentialId=$CRED&operation=create\" -H \"Authorization: Bearer $KEY\"\n");
     out.push_str("curl -s -X POST \"$API/crm/contacts?credentialId=$CRED&dryRun=true\" -H \"Authorization: Bearer $KEY\" -d '{\"lastName\":\"Doe\",\"account\":\"Acme\"}'\n\n");

@@ -187,5 +187,15 @@ pub async fn tenant_create(settings: Settings, name: &str) -> anyhow::Result<Str
     let store = open_store(&settings, throwaway_cipher()?).await?;
     let (tenant, key) = store.create_tenant(name.trim()).await?;
     store.close().await;
-    Ok(serde_json::json!({"tenantId": tenant.id.to_string(), "apiKey": key.api_key.expose_secret()}).to_string())
+    // A struct keeps the contract's field order (tenantId first); json! would sort the keys.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Created<'a> {
+        tenant_id: String,
+        api_key: &'a str,
+    }
+    Ok(serde_json::to_string(&Created {
+        tenant_id: tenant.id.to_string(),
+        api_key: key.api_key.expose_secret(),
+    })?)
 }

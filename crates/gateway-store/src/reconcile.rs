@@ -818,6 +818,21 @@ impl Store {
         Ok(done)
     }
 
+    /// Runs over the whole database: how many succeeded, and how many failed or were held
+    /// (operations dashboards and the benchmark).
+    pub async fn run_status_counts(&self) -> Result<(i64, i64)> {
+        let counts: (i64, i64) = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT COALESCE(SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END), 0), \
+                 COALESCE(SUM(CASE WHEN status IN ('failed', 'held') THEN 1 ELSE 0 END), 0) \
+                 FROM reconcile_runs",
+            )
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(counts)
+    }
+
     /// The tenant owning a credential, whoever asks (CLI and workers act for every tenant).
     pub async fn credential_tenant(&self, cred: &CredentialId) -> Result<Option<TenantId>> {
         let tenant: Option<String> = with_pool!(self, |pool| {

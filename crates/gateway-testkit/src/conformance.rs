@@ -39,7 +39,12 @@ impl<'a> Subject<'a> {
         let tenant = app.tenant(&format!("conformance-{provider}")).await;
         let cred = app.credential(&tenant, provider).await;
         let decl = app
-            .call(Method::GET, &format!("/providers/{provider}"), None, None)
+            .call(
+                Method::GET,
+                &format!("/providers/{provider}"),
+                Some(&tenant.key),
+                None,
+            )
             .await;
         assert_eq!(decl.status, StatusCode::OK, "{}", decl.text);
         Subject {

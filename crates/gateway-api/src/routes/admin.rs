@@ -1,7 +1,9 @@
 //! `/admin/*`: tenant and API-key management for the operator (CONTRACT §3). Off unless
 //! `CRM_GATEWAY_ADMIN_TOKEN` is set.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{delete, post};
 use axum::{Json, Router};

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -41,7 +43,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 /// Query parameters of the routes that take them.
 pub struct WriteQuery {
     pub credential_id: String,
@@ -52,14 +54,14 @@ pub struct WriteQuery {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 /// Query parameters of the routes that take them.
 pub struct OneQuery {
     pub credential_id: String,
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 /// Query parameters of the routes that take them.
 pub struct ListQuery {
     pub credential_id: String,
@@ -70,7 +72,7 @@ pub struct ListQuery {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 /// Query parameters of the routes that take them.
 pub struct SchemaQuery {
     pub credential_id: String,
@@ -418,7 +420,19 @@ pub async fn list_contacts(
         }
     };
     // Later pages keep the first page's size (see ContactCursor::page_size).
-    let size = position.page_size.unwrap_or(size);
+    let size = match (position.page_size, q.page_size) {
+        (Some(s), _) if !(1..=crate::pagination::MAX_PAGE_SIZE).contains(&s) => {
+            return Err(ApiError::bad_parameter("cursor", "invalid cursor"));
+        }
+        (Some(s), Some(asked)) if q.cursor.is_some() && s != asked => {
+            return Err(ApiError::bad_parameter(
+                "pageSize",
+                format!("a listing keeps the page size of its first page ({s}); start again without a cursor to change it"),
+            ));
+        }
+        (Some(s), _) => s,
+        (None, _) => size,
+    };
 
     if position.tombstones {
         return tombstone_page(
@@ -432,18 +446,19 @@ pub async fn list_contacts(
     }
 
     let page_size = size.min(adapter.declaration().max_page_size);
-    let page = observe(
-        &state,
-        &tenant,
-        &cred,
-        adapter
-            .list_contacts(ListRequest {
-                page_size,
-                cursor: position.provider.clone(),
-            })
-            .await,
-    )
-    .await?;
+    let listed = adapter
+        .list_contacts(ListRequest {
+            page_size,
+            cursor: position.provider.clone(),
+        })
+        .await;
+    // An adapter that cannot read its own position was handed a tampered cursor.
+    if let Err(e) = &listed {
+        if e.kind == ErrorKind::InvalidInput && e.fields.iter().any(|f| f.pointer == "/cursor") {
+            return Err(ApiError::bad_parameter("cursor", "invalid cursor"));
+        }
+    }
+    let page = observe(&state, &tenant, &cred, listed).await?;
     let seen: Vec<SeenContact> = page.contacts.iter().map(seen).collect();
     let entries = state
         .store()
@@ -595,8 +610,8 @@ pub async fn delete_contact(
     QueryParams(q): QueryParams<OneQuery>,
 ) -> ApiResult<StatusCode> {
     let (cred, adapter) = context(&state, &tenant, &q.credential_id).await?;
-    require(adapter.as_ref(), Operation::Delete)?;
     let entry = indexed(&state, &tenant, &cred, &id).await?;
+    require(adapter.as_ref(), Operation::Delete)?;
     match adapter.delete_contact(&entry.remote_id).await {
         // Already gone in the provider is the state the caller asked for.
         Ok(()) => {}

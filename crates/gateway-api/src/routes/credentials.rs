@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -153,7 +155,7 @@ pub struct CheckOut {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 /// Query parameters of the routes that take them.
 pub struct VerifyQuery {
     #[serde(default)]
@@ -161,7 +163,7 @@ pub struct VerifyQuery {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 /// Query parameters of the routes that take them.
 pub struct ListQuery {
     pub page_size: Option<u32>,
@@ -253,15 +255,24 @@ async fn verify(
     secret: SecretString,
 ) -> ApiResult<()> {
     let adapter = state.registry().build(provider, settings, secret)?;
+    let refused = |pointer: &str, code: &str, message: String| ApiError::CredentialRefused {
+        message: message.clone(),
+        errors: vec![crate::error::ProblemItem {
+            pointer: Some(pointer.to_owned()),
+            parameter: None,
+            code: code.to_owned(),
+            message,
+        }],
+    };
     match adapter.health_check().await {
         Ok(()) => Ok(()),
         Err(e) => match health_of(e.kind) {
-            Health::NeedsReauth => Err(ApiError::invalid(
+            Health::NeedsReauth => Err(refused(
                 "/secret",
                 "credential_rejected",
                 format!("the provider refused this secret: {}", e.message),
             )),
-            Health::Misconfigured => Err(ApiError::invalid(
+            Health::Misconfigured => Err(refused(
                 "/settings",
                 "misconfigured",
                 format!(
@@ -507,6 +518,7 @@ pub async fn update_credential(
         .await?;
     }
     let rotated = body.secret.is_some();
+    let settings_changed = settings.is_some();
     let record = state
         .store()
         .update_credential(
@@ -521,6 +533,14 @@ pub async fn update_credential(
         )
         .await?;
     state.registry().evict(&cred.id);
+    // A new secret or new settings make the last check meaningless: say so rather than keep
+    // showing "ok" for a key that was never tried.
+    if !q.verify && (rotated || settings_changed) {
+        state
+            .store()
+            .set_credential_health(&tenant, &cred.id, Health::Unknown, None, Utc::now())
+            .await?;
+    }
     if q.verify {
         state
             .store()

@@ -1,7 +1,9 @@
 //! `/providers`: each provider's operations, field support and limits: the very declarations
 //! the adapters enforce.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::extract::Path;
 use axum::routing::get;
 use axum::{Json, Router};
 use gateway_core::{ProviderDeclaration, ProviderKind};
@@ -9,6 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::Tenant;
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -27,8 +30,8 @@ pub struct ProviderList {
 }
 
 /// Lists providers.
-#[utoipa::path(get, path = "/providers", tag = "providers", responses((status = 200, body = ProviderList)))]
-pub async fn list_providers(State(state): State<AppState>) -> Json<ProviderList> {
+#[utoipa::path(get, path = "/providers", tag = "providers", responses((status = 200, body = ProviderList), (status = 401, body = Problem)), security(("apiKey" = [])))]
+pub async fn list_providers(State(state): State<AppState>, _tenant: Tenant) -> Json<ProviderList> {
     // The deployment's view: operations switched off in config show as unsupported.
     let providers = gateway_adapters::available_providers()
         .into_iter()
@@ -40,9 +43,10 @@ pub async fn list_providers(State(state): State<AppState>) -> Json<ProviderList>
 
 /// One provider's declaration.
 #[utoipa::path(get, path = "/providers/{provider}", tag = "providers", params(("provider" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+    responses((status = 200, body = Object), (status = 401, body = Problem), (status = 404, body = Problem)), security(("apiKey" = [])))]
 pub async fn get_provider(
     State(state): State<AppState>,
+    _tenant: Tenant,
     Path(provider): Path<String>,
 ) -> ApiResult<Json<ProviderDeclaration>> {
     let kind: ProviderKind = provider

@@ -3,7 +3,9 @@
 //! (`docs/reconciliation.md`). The runs themselves execute in the background scheduler of
 //! whichever gateway process takes the credential's lease.
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
+
+use crate::extract::Path;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
