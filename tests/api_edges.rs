@@ -629,6 +629,15 @@ async fn request_ids_and_operational_endpoints() {
         );
     }
 
+    assert!(
+        doc.body["paths"]["/crm/contacts/{id}"]["put"].is_object(),
+        "PUT alias missing from OpenAPI"
+    );
+    let problem = &doc.body["paths"]["/crm/contacts"]["post"]["responses"]["422"]["content"];
+    assert!(
+        problem.get("application/problem+json").is_some(),
+        "problems must be documented as problem+json: {problem}"
+    );
     let r = app
         .http
         .get(format!("{}/credentials", app.api))

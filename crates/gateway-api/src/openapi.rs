@@ -14,7 +14,7 @@ use crate::routes::{admin, contacts, credentials, events, health, providers, rec
         admin::create_tenant, admin::create_key, admin::revoke_key,
         credentials::create_credential, credentials::list_credentials, credentials::get_credential,
         credentials::update_credential, credentials::delete_credential, credentials::check_credential,
-        contacts::create_contact, contacts::list_contacts, contacts::get_contact, contacts::update_contact,
+        contacts::create_contact, contacts::list_contacts, contacts::get_contact, contacts::update_contact, contacts::replace_contact,
         contacts::delete_contact, contacts::contact_schema,
         providers::list_providers, providers::get_provider,
         reconciliations::start_reconciliation, reconciliations::list_reconciliations,

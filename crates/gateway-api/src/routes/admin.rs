@@ -56,7 +56,7 @@ pub struct KeyCreated {
 
 /// Creates a tenant with one API key.
 #[utoipa::path(post, path = "/admin/tenants", tag = "admin", request_body = TenantIn,
-    responses((status = 201, body = TenantCreated), (status = 401, body = Problem), (status = 422, body = Problem)),
+    responses((status = 413, body = Problem, content_type = "application/problem+json"), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 201, body = TenantCreated), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")),
     security(("adminToken" = [])))]
 pub async fn create_tenant(
     State(state): State<AppState>,
@@ -85,7 +85,7 @@ pub async fn create_tenant(
 
 /// Issues another key for a tenant (for rotation without downtime).
 #[utoipa::path(post, path = "/admin/tenants/{id}/keys", tag = "admin", params(("id" = String, Path)),
-    responses((status = 201, body = KeyCreated), (status = 401, body = Problem), (status = 404, body = Problem)),
+    responses((status = 201, body = KeyCreated), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("adminToken" = [])))]
 pub async fn create_key(
     State(state): State<AppState>,
@@ -113,7 +113,7 @@ pub async fn create_key(
 
 /// Revokes a key; requests with it fail with 401 from now on.
 #[utoipa::path(delete, path = "/admin/tenants/{id}/keys/{keyId}", tag = "admin", params(("id" = String, Path), ("keyId" = String, Path)),
-    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)),
+    responses((status = 204), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("adminToken" = [])))]
 pub async fn revoke_key(
     State(state): State<AppState>,

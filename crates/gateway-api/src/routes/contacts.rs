@@ -37,7 +37,7 @@ pub fn router() -> Router<AppState> {
             "/crm/contacts/{id}",
             get(get_contact)
                 .patch(update_contact)
-                .put(update_contact)
+                .put(replace_contact)
                 .delete(delete_contact),
         )
 }
@@ -310,8 +310,8 @@ fn write_answer(
     params(("credentialId" = String, Query), ("strict" = Option<bool>, Query, description = "values the provider cannot store fail the request (422) instead of coming back as warnings"),
            ("dryRun" = Option<bool>, Query, description = "validate and map only; answers the provider calls that would be made")),
     request_body = ContactInput,
-    responses((status = 200, body = ContactWriteOut), (status = 400, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem),
-              (status = 429, body = Problem), (status = 501, body = Problem), (status = 502, body = Problem), (status = 504, body = Problem)),
+    responses((status = 401, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 200, body = ContactWriteOut), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"),
+              (status = 429, body = Problem, content_type = "application/problem+json"), (status = 501, body = Problem, content_type = "application/problem+json"), (status = 502, body = Problem, content_type = "application/problem+json"), (status = 504, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn create_contact(
     State(state): State<AppState>,
@@ -348,7 +348,7 @@ pub async fn create_contact(
 /// Reads one contact, live from the provider.
 #[utoipa::path(get, path = "/crm/contacts/{id}", tag = "contacts",
     params(("id" = String, Path), ("credentialId" = String, Query)),
-    responses((status = 200, body = ContactEnvelope), (status = 404, body = Problem), (status = 502, body = Problem)),
+    responses((status = 401, body = Problem, content_type = "application/problem+json"), (status = 200, body = ContactEnvelope), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 502, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn get_contact(
     State(state): State<AppState>,
@@ -390,7 +390,7 @@ pub async fn get_contact(
     params(("credentialId" = String, Query), ("pageSize" = Option<u32>, Query, description = "1–100, default 50"),
            ("cursor" = Option<String>, Query, description = "opaque, from pageInfo.nextCursor"),
            ("includeDeleted" = Option<bool>, Query, description = "after the live contacts, page through the index's remoteDeleted tombstones")),
-    responses((status = 200, body = ContactList), (status = 400, body = Problem), (status = 404, body = Problem), (status = 502, body = Problem)),
+    responses((status = 401, body = Problem, content_type = "application/problem+json"), (status = 200, body = ContactList), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 502, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn list_contacts(
     State(state): State<AppState>,
@@ -547,8 +547,8 @@ async fn tombstone_page(
 #[utoipa::path(patch, path = "/crm/contacts/{id}", tag = "contacts",
     params(("id" = String, Path), ("credentialId" = String, Query), ("strict" = Option<bool>, Query), ("dryRun" = Option<bool>, Query)),
     request_body = ContactInput,
-    responses((status = 200, body = ContactWriteOut), (status = 400, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem),
-              (status = 501, body = Problem), (status = 502, body = Problem)),
+    responses((status = 401, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 200, body = ContactWriteOut), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"),
+              (status = 501, body = Problem, content_type = "application/problem+json"), (status = 502, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn update_contact(
     State(state): State<AppState>,
@@ -598,10 +598,30 @@ pub async fn update_contact(
     }
 }
 
+/// `PUT` is an alias of `PATCH`: only the fields sent change (the unified API's clients send
+/// PUT, as Alloy's SDKs do).
+#[utoipa::path(put, path = "/crm/contacts/{id}", tag = "contacts",
+    params(("id" = String, Path), ("credentialId" = String, Query), ("strict" = Option<bool>, Query), ("dryRun" = Option<bool>, Query)),
+    request_body = ContactInput,
+    responses((status = 200, body = ContactWriteOut), (status = 400, body = Problem, content_type = "application/problem+json"),
+              (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 413, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"),
+              (status = 501, body = Problem, content_type = "application/problem+json"), (status = 502, body = Problem, content_type = "application/problem+json")),
+    security(("apiKey" = [])))]
+pub async fn replace_contact(
+    state: State<AppState>,
+    tenant: Tenant,
+    id: Path<String>,
+    query: QueryParams<WriteQuery>,
+    body: JsonBody<ContactInput>,
+) -> ApiResult<axum::response::Response> {
+    update_contact(state, tenant, id, query, body).await
+}
+
 /// Deletes a contact in the provider; 501 where the provider cannot delete.
 #[utoipa::path(delete, path = "/crm/contacts/{id}", tag = "contacts",
     params(("id" = String, Path), ("credentialId" = String, Query)),
-    responses((status = 204), (status = 404, body = Problem), (status = 501, body = Problem), (status = 502, body = Problem)),
+    responses((status = 401, body = Problem, content_type = "application/problem+json"), (status = 204), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 501, body = Problem, content_type = "application/problem+json"), (status = 502, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn delete_contact(
     State(state): State<AppState>,
@@ -629,7 +649,7 @@ pub async fn delete_contact(
 /// What this credential's provider accepts, from the same declaration that validation uses.
 #[utoipa::path(get, path = "/crm/contacts/schema", tag = "contacts",
     params(("credentialId" = String, Query), ("operation" = Option<String>, Query, description = "create (default) or update")),
-    responses((status = 200, body = ContactSchema), (status = 400, body = Problem), (status = 404, body = Problem)),
+    responses((status = 401, body = Problem, content_type = "application/problem+json"), (status = 200, body = ContactSchema), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn contact_schema(
     State(state): State<AppState>,

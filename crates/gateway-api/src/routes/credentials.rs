@@ -289,7 +289,7 @@ async fn verify(
 #[utoipa::path(post, path = "/credentials", tag = "credentials",
     params(("verify" = Option<bool>, Query, description = "check the secret with the provider first; nothing is stored if it is refused")),
     request_body = CredentialIn,
-    responses((status = 201, body = CredentialEnvelope), (status = 400, body = Problem), (status = 401, body = Problem), (status = 422, body = Problem)),
+    responses((status = 413, body = Problem, content_type = "application/problem+json"), (status = 201, body = CredentialEnvelope), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn create_credential(
     State(state): State<AppState>,
@@ -406,7 +406,7 @@ pub async fn create_credential(
 /// Lists the tenant's credentials.
 #[utoipa::path(get, path = "/credentials", tag = "credentials",
     params(("pageSize" = Option<u32>, Query, description = "1–100, default 50"), ("cursor" = Option<String>, Query, description = "opaque, from pageInfo.nextCursor")),
-    responses((status = 200, body = CredentialList), (status = 400, body = Problem), (status = 401, body = Problem)),
+    responses((status = 200, body = CredentialList), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn list_credentials(
     State(state): State<AppState>,
@@ -448,7 +448,7 @@ pub async fn list_credentials(
 /// Reads one credential.
 #[utoipa::path(get, path = "/credentials/{id}", tag = "credentials",
     params(("id" = String, Path)),
-    responses((status = 200, body = CredentialEnvelope), (status = 404, body = Problem)),
+    responses((status = 401, body = Problem, content_type = "application/problem+json"), (status = 200, body = CredentialEnvelope), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn get_credential(
     State(state): State<AppState>,
@@ -465,7 +465,7 @@ pub async fn get_credential(
 #[utoipa::path(patch, path = "/credentials/{id}", tag = "credentials",
     params(("id" = String, Path), ("verify" = Option<bool>, Query, description = "check the (new) secret and settings with the provider first")),
     request_body = CredentialPatchIn,
-    responses((status = 200, body = CredentialEnvelope), (status = 404, body = Problem), (status = 422, body = Problem)),
+    responses((status = 401, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 200, body = CredentialEnvelope), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn update_credential(
     State(state): State<AppState>,
@@ -561,7 +561,7 @@ pub async fn update_credential(
 /// Deletes a credential; its secret is destroyed with it.
 #[utoipa::path(delete, path = "/credentials/{id}", tag = "credentials",
     params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem)),
+    responses((status = 401, body = Problem, content_type = "application/problem+json"), (status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn delete_credential(
     State(state): State<AppState>,
@@ -578,7 +578,7 @@ pub async fn delete_credential(
 /// Checks the credential against the provider now and records the result as its health.
 #[utoipa::path(post, path = "/credentials/{id}/check", tag = "credentials",
     params(("id" = String, Path)),
-    responses((status = 200, body = CheckOut), (status = 404, body = Problem)),
+    responses((status = 401, body = Problem, content_type = "application/problem+json"), (status = 200, body = CheckOut), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn check_credential(
     State(state): State<AppState>,

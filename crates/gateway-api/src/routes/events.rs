@@ -86,7 +86,7 @@ pub struct EventList {
     params(("credentialId" = Option<String>, Query, description = "only this credential's events"),
            ("after" = Option<String>, Query, description = "nextAfter of the previous page (the sequence of the last event seen); absent: from the start"),
            ("limit" = Option<u32>, Query, description = "1–1000, default 100")),
-    responses((status = 200, body = EventList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = EventList), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn list_events(
     State(state): State<AppState>,

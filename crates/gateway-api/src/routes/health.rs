@@ -24,7 +24,7 @@ pub async fn healthz() -> Json<Value> {
 }
 
 /// The database is reachable.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Object), (status = 503, body = crate::error::Problem)))]
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Object), (status = 503, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     state.store().ping().await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");

@@ -30,7 +30,7 @@ pub struct ProviderList {
 }
 
 /// Lists providers.
-#[utoipa::path(get, path = "/providers", tag = "providers", responses((status = 200, body = ProviderList), (status = 401, body = Problem)), security(("apiKey" = [])))]
+#[utoipa::path(get, path = "/providers", tag = "providers", responses((status = 200, body = ProviderList), (status = 401, body = Problem, content_type = "application/problem+json")), security(("apiKey" = [])))]
 pub async fn list_providers(State(state): State<AppState>, _tenant: Tenant) -> Json<ProviderList> {
     // The deployment's view: operations switched off in config show as unsupported.
     let providers = gateway_adapters::available_providers()
@@ -43,7 +43,7 @@ pub async fn list_providers(State(state): State<AppState>, _tenant: Tenant) -> J
 
 /// One provider's declaration.
 #[utoipa::path(get, path = "/providers/{provider}", tag = "providers", params(("provider" = String, Path)),
-    responses((status = 200, body = Object), (status = 401, body = Problem), (status = 404, body = Problem)), security(("apiKey" = [])))]
+    responses((status = 200, body = Object), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")), security(("apiKey" = [])))]
 pub async fn get_provider(
     State(state): State<AppState>,
     _tenant: Tenant,

@@ -185,7 +185,7 @@ fn run_id(text: &str) -> ApiResult<RunId> {
 /// running).
 #[utoipa::path(post, path = "/credentials/{id}/reconciliations", tag = "reconciliation",
     params(("id" = String, Path)),
-    responses((status = 202, body = RunEnvelope), (status = 401, body = Problem), (status = 404, body = Problem)),
+    responses((status = 202, body = RunEnvelope), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn start_reconciliation(
     State(state): State<AppState>,
@@ -204,7 +204,7 @@ pub async fn start_reconciliation(
 #[utoipa::path(get, path = "/credentials/{id}/reconciliations", tag = "reconciliation",
     params(("id" = String, Path), ("limit" = Option<u32>, Query, description = "1–100, default 20"),
            ("before" = Option<String>, Query, description = "a run id: only older runs")),
-    responses((status = 200, body = RunList), (status = 400, body = Problem), (status = 404, body = Problem)),
+    responses((status = 401, body = Problem, content_type = "application/problem+json"), (status = 200, body = RunList), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn list_reconciliations(
     State(state): State<AppState>,
@@ -241,7 +241,7 @@ pub async fn list_reconciliations(
 /// One run with its live progress.
 #[utoipa::path(get, path = "/credentials/{id}/reconciliations/{runId}", tag = "reconciliation",
     params(("id" = String, Path), ("runId" = String, Path)),
-    responses((status = 200, body = RunEnvelope), (status = 404, body = Problem)),
+    responses((status = 401, body = Problem, content_type = "application/problem+json"), (status = 200, body = RunEnvelope), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn get_reconciliation(
     State(state): State<AppState>,
@@ -263,7 +263,7 @@ pub async fn get_reconciliation(
 /// if the provider confirms it is gone. 409 when the run is not `held`.
 #[utoipa::path(post, path = "/credentials/{id}/reconciliations/{runId}/confirm", tag = "reconciliation",
     params(("id" = String, Path), ("runId" = String, Path)),
-    responses((status = 202, body = RunEnvelope), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 401, body = Problem, content_type = "application/problem+json"), (status = 202, body = RunEnvelope), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn confirm_reconciliation(
     State(state): State<AppState>,
