@@ -82,7 +82,10 @@ fn tenant_create_prints_one_json_line() {
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
-    assert!(stdout.starts_with("{\"tenantId\":"), "the contract's field order: {stdout}");
+    assert!(
+        stdout.starts_with("{\"tenantId\":"),
+        "the contract's field order: {stdout}"
+    );
     let v: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert!(v["tenantId"].as_str().unwrap().starts_with("ten_"));
     assert!(v["apiKey"].as_str().unwrap().len() >= 43);
