@@ -214,5 +214,10 @@ fn print_banner(
     out.push_str("curl -s \"$API/crm/contacts/schema?credentialId=$CRED&operation=create\" -H \"Authorization: Bearer $KEY\"\n");
     out.push_str("curl -s -X POST \"$API/crm/contacts?credentialId=$CRED&dryRun=true\" -H \"Authorization: Bearer $KEY\" -d '{\"lastName\":\"Doe\",\"account\":\"Acme\"}'\n\n");
     out.push_str("Press Ctrl-C to stop.\n==================================================\n");
-    println!("{out}");
+    // One write, and a closed stdout (a reader that stopped after the banner) is not worth
+    // a panic: `println!` would abort the demo on EPIPE.
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
 }

@@ -54,7 +54,7 @@ async fn run_with_store(
     // background (0 there means unpaced).
     let reconciler = Reconciler::new(
         store.clone(),
-        Registry::new(transport),
+        Registry::with_config(transport, settings.adapters),
         Arc::new(settings.reconcile.clone()),
     );
     let owner = format!("cli:{}", gateway_jobs::owner_name());

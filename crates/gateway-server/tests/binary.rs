@@ -278,13 +278,14 @@ async fn demo_prints_a_working_first_call() {
         .env("CRM_GATEWAY_LISTEN", "127.0.0.1:0")
         .env("CRM_GATEWAY_SANDBOX_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = demo.stdout.take().unwrap();
     let lines = tokio::task::spawn_blocking(move || {
         let mut lines = Vec::new();
-        for line in BufReader::new(stdout).lines() {
+        let mut reader = BufReader::new(stdout).lines();
+        for line in reader.by_ref() {
             let line = line.unwrap();
             let done = line.contains("Press Ctrl-C");
             lines.push(line);
@@ -292,6 +293,8 @@ async fn demo_prints_a_working_first_call() {
                 break;
             }
         }
+        // Keep draining so the demo never writes into a closed pipe.
+        std::thread::spawn(move || for _ in reader {});
         lines
     })
     .await
@@ -327,6 +330,10 @@ async fn demo_prints_a_working_first_call() {
         "the demo contact is missing"
     );
     let status = terminate(&mut demo);
-    assert!(status.success(), "{status:?}");
+    let mut stderr = String::new();
+    if let Some(mut e) = demo.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    assert!(status.success(), "{status:?}\n{stderr}");
     assert!(dir.path().join("demo-data/master.key").is_file());
 }
