@@ -370,6 +370,14 @@ impl ApiError {
                         Source::Provider,
                         "The provider did not answer in time",
                     ),
+                    ErrorKind::CircuitOpen => {
+                        retry_after = Some(e.retry_after.unwrap_or(Duration::from_secs(1)));
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            Source::Provider,
+                            "The provider is failing; calls are paused for this credential",
+                        )
+                    }
                     ErrorKind::Unsupported => (
                         StatusCode::NOT_IMPLEMENTED,
                         Source::Gateway,

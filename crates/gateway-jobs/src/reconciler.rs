@@ -132,7 +132,7 @@ impl Reconciler {
             .map_err(|e| format!("the credential's secret cannot be opened: {e}"))?;
         let adapter = self
             .registry
-            .build(cred.provider, &cred.settings, secret)
+            .build_for(&cred.id, cred.provider, &cred.settings, secret)
             .map_err(|e| format!("the credential cannot be used: {}", e.message))?;
         self.registry
             .insert(&cred.id, cred.updated_at, adapter.clone());
