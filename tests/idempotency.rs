@@ -261,3 +261,30 @@ both! {
     tenants_do_not_share_keys: |db| async { keys_are_per_tenant(TestApp::spawn_on(db).await).await };
     expired_keys_are_forgotten: keys_expire;
 }
+
+#[tokio::test]
+async fn openapi_documents_the_header_on_the_write_routes() {
+    let app = TestApp::spawn().await;
+    let doc = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    let has_header = |path: &str, method: &str| {
+        doc.body["paths"][path][method]["parameters"]
+            .as_array()
+            .is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")
+            })
+    };
+    for (path, method) in [
+        ("/crm/contacts", "post"),
+        ("/crm/contacts/{id}", "patch"),
+        ("/crm/contacts/{id}", "delete"),
+        ("/credentials", "post"),
+        ("/credentials/{id}", "patch"),
+        ("/credentials/{id}", "delete"),
+    ] {
+        assert!(has_header(path, method), "{method} {path}");
+    }
+    assert!(!has_header("/crm/contacts", "get"));
+    app.stop().await;
+}
