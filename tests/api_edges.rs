@@ -550,7 +550,8 @@ async fn provider_failures_become_honest_problems() {
         Method::POST,
         "bird",
         "/faults",
-        Some(json!({"status": 503, "count": 1})),
+        // Reads are retried (3 times by default): fail them all so the client sees the 502.
+        Some(json!({"status": 503, "count": 4})),
     )
     .await;
     let r = app.call(Method::GET, &list, key, None).await;
@@ -574,7 +575,7 @@ async fn provider_failures_become_honest_problems() {
         Method::POST,
         "bird",
         "/faults",
-        Some(json!({"status": 429, "count": 1})),
+        Some(json!({"status": 429, "count": 4})),
     )
     .await;
     let r = app.call(Method::GET, &list, key, None).await;

@@ -4,6 +4,7 @@
 
 mod providers;
 mod registry;
+pub mod resilience;
 
 pub use providers::bird::{BirdAdapter, BirdSettings};
 pub use providers::iclosed::{IclosedAdapter, IclosedSettings};
@@ -11,4 +12,8 @@ pub use providers::karia::{KariaAdapter, KariaConfig, KariaSettings};
 pub use registry::{
     available_providers, base_url, declaration, validate_secret, validate_settings, AdaptersConfig,
     Registry,
+};
+pub use resilience::{
+    with_priority, Priority, ProviderResilience, ResilienceConfig, ResilienceSettings,
+    ResilientAdapter,
 };

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::providers::karia::KariaConfig;
 use crate::providers::provider;
+use crate::resilience::{CredentialGuard, ResilienceSettings, ResilientAdapter};
 
 /// Per-deployment adapter switches (`[adapters]` in the configuration). Today only Karia has
 /// any: its list, update and delete endpoints are inferred, not documented.
@@ -124,6 +125,10 @@ struct Inner {
     /// Each available provider's declaration under `config`.
     declarations: HashMap<ProviderKind, ProviderDeclaration>,
     cache: RwLock<HashMap<CredentialId, Cached>>,
+    resilience: ResilienceSettings,
+    /// Rate budget and circuit breaker per credential; outlives cache entries, so a rebuilt
+    /// adapter (credential changed) keeps the credential's budget and breaker.
+    guards: RwLock<HashMap<CredentialId, Arc<CredentialGuard>>>,
 }
 
 /// Builds adapters with the shared transport and caches one per credential, keyed by the
@@ -152,6 +157,16 @@ impl Registry {
     /// A registry whose adapters use `transport` and honour `config` (operations switched off
     /// there answer `Unsupported` and are absent from [`Registry::declaration`]).
     pub fn with_config(transport: Transport, config: AdaptersConfig) -> Registry {
+        Registry::with_settings(transport, config, ResilienceSettings::default())
+    }
+
+    /// Like [`Registry::with_config`], with the outbound resilience settings
+    /// (`[resilience.<provider>]`) every adapter is wrapped in.
+    pub fn with_settings(
+        transport: Transport,
+        config: AdaptersConfig,
+        resilience: ResilienceSettings,
+    ) -> Registry {
         let declarations = ProviderKind::ALL
             .into_iter()
             .filter_map(|kind| provider(kind).map(|p| (kind, p.configured_declaration(&config))))
@@ -162,6 +177,8 @@ impl Registry {
                 config,
                 declarations,
                 cache: RwLock::new(HashMap::new()),
+                resilience,
+                guards: RwLock::new(HashMap::new()),
             }),
         }
     }
@@ -197,10 +214,40 @@ impl Registry {
             .map(|c| c.adapter.clone())
     }
 
-    /// A new adapter for a credential's provider, settings and decrypted secret. Settings
+    /// A new adapter for settings and a decrypted secret not stored as a credential yet
+    /// (`?verify=true`): wrapped in retries, with a rate budget and breaker of its own. Settings
     /// that fail validation or a base URL the deployment forbids → `Misconfigured`; a
     /// provider not built yet → `Unsupported`.
     pub fn build(
+        &self,
+        provider_kind: ProviderKind,
+        settings: &Value,
+        secret: SecretString,
+    ) -> Result<Arc<dyn CrmAdapter>, AdapterError> {
+        let raw = self.build_raw(provider_kind, settings, secret)?;
+        let cfg = self.inner.resilience.resolve(provider_kind);
+        let guard = Arc::new(CredentialGuard::new(&cfg));
+        Ok(Arc::new(ResilientAdapter::new(raw, cfg, guard)))
+    }
+
+    /// A new adapter for a stored credential: wrapped in retries and the credential's own
+    /// rate budget and circuit breaker, shared with every adapter built for it (API calls and
+    /// reconciliation alike) and kept across rebuilds.
+    pub fn build_for(
+        &self,
+        credential: &CredentialId,
+        provider_kind: ProviderKind,
+        settings: &Value,
+        secret: SecretString,
+    ) -> Result<Arc<dyn CrmAdapter>, AdapterError> {
+        let raw = self.build_raw(provider_kind, settings, secret)?;
+        let cfg = self.inner.resilience.resolve(provider_kind);
+        let guard = self.guard(credential, &cfg);
+        Ok(Arc::new(ResilientAdapter::new(raw, cfg, guard)))
+    }
+
+    /// The adapter alone, without the resilience layer (adapter tests).
+    pub fn build_raw(
         &self,
         provider_kind: ProviderKind,
         settings: &Value,
@@ -214,6 +261,30 @@ impl Registry {
             )
         })?;
         p.build_configured(&self.inner.transport, settings, secret, &self.inner.config)
+    }
+
+    /// The credential's rate budget and breaker, made on first use.
+    pub fn guard(
+        &self,
+        credential: &CredentialId,
+        cfg: &crate::resilience::ResilienceConfig,
+    ) -> Arc<CredentialGuard> {
+        if let Some(g) = self
+            .inner
+            .guards
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(credential)
+        {
+            return g.clone();
+        }
+        self.inner
+            .guards
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(credential.clone())
+            .or_insert_with(|| Arc::new(CredentialGuard::new(cfg)))
+            .clone()
     }
 
     /// Caches `adapter` for `credential` at `version`, replacing any older entry.

@@ -1,5 +1,6 @@
 //! The Bird adapter over real HTTP against the Bird simulator (`gateway_sandbox`), built the
-//! way the gateway builds it: through `Registry::build` with a transport that allows the
+//! way the gateway builds it: through `Registry::build_raw` (no resilience layer: its retries would hide the
+//! classification under test) with a transport that allows the
 //! loopback base URL. Each test runs its own simulator, so tests share no state.
 
 use std::collections::HashSet;
@@ -53,7 +54,7 @@ impl Sim {
         })
         .expect("transport");
         let settings = json!({"workspaceId": workspace, "baseUrl": self.base});
-        match Registry::new(transport).build(
+        match Registry::new(transport).build_raw(
             ProviderKind::Bird,
             &settings,
             SecretString::from(key.to_owned()),

@@ -1,5 +1,6 @@
 //! The iClosed adapter over real HTTP against the iClosed simulator (`gateway_sandbox`),
-//! built the way the gateway builds it: through `Registry::build` with a transport that
+//! built the way the gateway builds it: through `Registry::build_raw` (no resilience layer: its retries would hide the
+//! classification under test) with a transport that
 //! allows the loopback base URL. Each test runs its own simulator, so tests share no state.
 
 use std::collections::HashSet;
@@ -47,7 +48,7 @@ impl Sim {
             ..TransportConfig::default()
         })
         .expect("transport");
-        match Registry::new(transport).build(
+        match Registry::new(transport).build_raw(
             ProviderKind::Iclosed,
             &json!({"baseUrl": self.base}),
             SecretString::from(key.to_owned()),
@@ -502,7 +503,7 @@ async fn both_key_prefixes_work_and_a_wrong_key_is_rejected_without_echoing_it()
     })
     .expect("transport");
     let err = Registry::new(transport)
-        .build(
+        .build_raw(
             ProviderKind::Iclosed,
             &json!({"baseUrl": sim.base}),
             SecretString::from("sandbox_key".to_owned()),

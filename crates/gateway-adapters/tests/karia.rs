@@ -61,7 +61,7 @@ impl Sim {
     }
 
     fn build(&self, registry: &Registry, key: &str, settings: &Value) -> Arc<dyn CrmAdapter> {
-        match registry.build(
+        match registry.build_raw(
             ProviderKind::Karia,
             settings,
             SecretString::from(key.to_owned()),

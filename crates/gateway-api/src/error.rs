@@ -141,6 +141,12 @@ pub enum ApiError {
     /// A provider call failed.
     #[error(transparent)]
     Adapter(#[from] AdapterError),
+    /// The `Idempotency-Key` was first used for a different request.
+    #[error("idempotency key reused for a different request")]
+    IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` is still running.
+    #[error("a request with this idempotency key is in progress")]
+    IdempotencyInProgress,
     /// The database is not reachable (readiness).
     #[error("not ready: {0}")]
     NotReady(String),
@@ -286,6 +292,31 @@ impl ApiError {
                 None,
                 None,
             ),
+            ApiError::IdempotencyKeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency key reused",
+                "this Idempotency-Key was first used for a different request (tenant, credential, method, path, query or body differ); use a new key for a new request".to_owned(),
+                Source::Gateway,
+                vec![],
+                false,
+                None,
+                None,
+            ),
+            ApiError::IdempotencyInProgress => {
+                retry_after = Some(Duration::from_secs(1));
+                (
+                    StatusCode::CONFLICT,
+                    "idempotency_in_progress",
+                    "A request with this idempotency key is in progress",
+                    "the first request with this Idempotency-Key has not finished; retry shortly to get its answer".to_owned(),
+                    Source::Gateway,
+                    vec![],
+                    true,
+                    None,
+                    None,
+                )
+            }
             ApiError::NotReady(why) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_ready",
@@ -358,6 +389,14 @@ impl ApiError {
                         Source::Provider,
                         "The provider did not answer in time",
                     ),
+                    ErrorKind::CircuitOpen => {
+                        retry_after = Some(e.retry_after.unwrap_or(Duration::from_secs(1)));
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            Source::Provider,
+                            "The provider is failing; calls are paused for this credential",
+                        )
+                    }
                     ErrorKind::Unsupported => (
                         StatusCode::NOT_IMPLEMENTED,
                         Source::Gateway,

@@ -245,7 +245,7 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-fn bearer(parts: &Parts) -> Option<&str> {
+pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts
         .headers
         .get(header::AUTHORIZATION)?

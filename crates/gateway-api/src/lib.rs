@@ -4,6 +4,7 @@
 pub mod cursor;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod openapi;
 pub mod pagination;
 pub mod routes;
@@ -21,7 +22,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
 pub use error::{ApiError, Problem};
-pub use state::{ApiConfig, AppState};
+pub use state::{ApiConfig, AppState, IdempotencyConfig};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -38,6 +39,10 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::events::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotency,
+        ))
         .layer(middleware::from_fn(
             routes::reconciliations::interactive_priority,
         ))

@@ -26,7 +26,7 @@ use crate::routes::{admin, contacts, credentials, events, health, providers, rec
         gateway_core::Contact, gateway_core::Warning, gateway_core::WriteStep, gateway_core::PlannedCall,
         crate::error::Problem, crate::error::ProblemItem, crate::error::Source, crate::pagination::PageInfo,
     )),
-    modifiers(&Security),
+    modifiers(&Security, &IdempotencyHeader),
     tags(
         (name = "contacts", description = "The unified contact model"),
         (name = "credentials", description = "One credential per connected CRM account"),
@@ -40,6 +40,53 @@ use crate::routes::{admin, contacts, credentials, events, health, providers, rec
 pub struct ApiDoc;
 
 struct Security;
+
+/// Documents `Idempotency-Key` on every write that honours it (crate::idempotency).
+struct IdempotencyHeader;
+
+impl Modify for IdempotencyHeader {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ObjectBuilder, Required, Type};
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !matches!(
+                path.as_str(),
+                "/crm/contacts" | "/crm/contacts/{id}" | "/credentials" | "/credentials/{id}"
+            ) {
+                continue;
+            }
+            for op in [
+                item.post.as_mut(),
+                item.patch.as_mut(),
+                item.put.as_mut(),
+                item.delete.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let param = ParameterBuilder::new()
+                    .name("Idempotency-Key")
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::False)
+                    .description(Some(
+                        "1–255 visible ASCII characters. The first answer (2xx or 4xx) is stored \
+                         and replayed for the same key and request within the window, with \
+                         `Idempotent-Replayed: true`; the same key with another request is 422 \
+                         `idempotency_key_reused`; while the first runs, 409 \
+                         `idempotency_in_progress`. 5xx and 429 answers release the key.",
+                    ))
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .min_length(Some(1))
+                            .max_length(Some(255)),
+                    ))
+                    .build();
+                op.parameters.get_or_insert_with(Vec::new).push(param);
+            }
+        }
+    }
+}
 
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {

@@ -38,7 +38,7 @@ pub async fn adapter_for(
     let secret = state.store().credential_secret(tenant, &cred.id).await?;
     let adapter = state
         .registry()
-        .build(cred.provider, &cred.settings, secret)?;
+        .build_for(&cred.id, cred.provider, &cred.settings, secret)?;
     state
         .registry()
         .insert(&cred.id, cred.updated_at, adapter.clone());
@@ -51,7 +51,10 @@ pub fn health_of(kind: ErrorKind) -> Health {
         ErrorKind::CredentialRejected => Health::NeedsReauth,
         ErrorKind::Misconfigured | ErrorKind::NotFound => Health::Misconfigured,
         ErrorKind::RateLimited => Health::RateLimited,
-        ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Mapping => Health::Unreachable,
+        ErrorKind::Unavailable
+        | ErrorKind::Timeout
+        | ErrorKind::Mapping
+        | ErrorKind::CircuitOpen => Health::Unreachable,
         ErrorKind::InvalidInput | ErrorKind::Conflict | ErrorKind::Unsupported => {
             Health::Misconfigured
         }

@@ -1,6 +1,7 @@
 //! Shared state of the API: the store, the adapter registry and the API's own settings.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use gateway_adapters::Registry;
 use gateway_store::Store;
@@ -15,6 +16,30 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Page size when a list call names none.
     pub default_page_size: u32,
+    /// `Idempotency-Key` handling (`[api.idempotency]`).
+    pub idempotency: IdempotencyConfig,
+}
+
+/// How long idempotency keys live (`[api.idempotency]`, docs/operations.md).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdempotencyConfig {
+    /// How long a finished request's answer is replayed for its key.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// A first request that has not reported progress for this long is judged abandoned (its
+    /// process died); a retry with the same key may then run it again.
+    #[serde(with = "humantime_serde")]
+    pub stale_after: Duration,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(24 * 3600),
+            stale_after: Duration::from_secs(60),
+        }
+    }
 }
 
 impl Default for ApiConfig {
@@ -22,6 +47,7 @@ impl Default for ApiConfig {
         Self {
             max_body_bytes: 1024 * 1024,
             default_page_size: 50,
+            idempotency: IdempotencyConfig::default(),
         }
     }
 }

@@ -56,6 +56,9 @@ pub enum ErrorKind {
     Timeout,
     /// The provider has no such operation.
     Unsupported,
+    /// The gateway's circuit breaker for this credential is open after repeated provider
+    /// failures: the call was not sent. The API answers 503 with `Retry-After`.
+    CircuitOpen,
 }
 
 impl ErrorKind {
@@ -63,7 +66,10 @@ impl ErrorKind {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            ErrorKind::RateLimited | ErrorKind::Unavailable | ErrorKind::Timeout
+            ErrorKind::RateLimited
+                | ErrorKind::Unavailable
+                | ErrorKind::Timeout
+                | ErrorKind::CircuitOpen
         )
     }
 
@@ -80,6 +86,7 @@ impl ErrorKind {
             ErrorKind::Mapping => "provider_unreadable",
             ErrorKind::Timeout => "provider_timeout",
             ErrorKind::Unsupported => "not_supported_by_provider",
+            ErrorKind::CircuitOpen => "provider_circuit_open",
         }
     }
 }
@@ -105,6 +112,9 @@ pub struct AdapterError {
     pub provider_code: Option<String>,
     /// How long the provider asked us to wait.
     pub retry_after: Option<Duration>,
+    /// True when the request provably never reached the provider (the connection was
+    /// refused), so even a write may be sent again.
+    pub not_applied: bool,
     /// Sanitised explanation.
     pub message: String,
     /// Field-level detail, with pointers mapped back to the common model where possible.
@@ -123,6 +133,7 @@ impl AdapterError {
             provider_status: None,
             provider_code: None,
             retry_after: None,
+            not_applied: false,
             message: message.into(),
             fields: Vec::new(),
             source: None,
@@ -158,6 +169,12 @@ impl AdapterError {
     /// Sets the wait the provider asked for.
     pub fn with_retry_after(mut self, wait: Option<Duration>) -> Self {
         self.retry_after = wait;
+        self
+    }
+
+    /// Marks the request as provably not applied (it never reached the provider).
+    pub fn with_not_applied(mut self) -> Self {
+        self.not_applied = true;
         self
     }
 

@@ -132,7 +132,7 @@ impl Reconciler {
             .map_err(|e| format!("the credential's secret cannot be opened: {e}"))?;
         let adapter = self
             .registry
-            .build(cred.provider, &cred.settings, secret)
+            .build_for(&cred.id, cred.provider, &cred.settings, secret)
             .map_err(|e| format!("the credential cannot be used: {}", e.message))?;
         self.registry
             .insert(&cred.id, cred.updated_at, adapter.clone());
@@ -184,7 +184,10 @@ impl Reconciler {
             adapter: adapter.clone(),
             origin: IndexOrigin::Reconciliation(run.id.clone()),
         };
-        pass.execute().await
+        // Every provider call of the pass spends the credential's rate budget behind the
+        // tenants' own API calls (the resilience layer orders waiters by priority).
+        gateway_adapters::with_priority(gateway_adapters::Priority::Background, pass.execute())
+            .await
     }
 }
 

@@ -78,7 +78,7 @@ pub async fn start_gateway(
         Transport::new(&settings.transport_config()).context("could not set up the HTTP client")?;
     let state = AppState::new(
         store.clone(),
-        Registry::with_config(transport, settings.adapters),
+        Registry::with_settings(transport, settings.adapters, settings.resilience.clone()),
         settings.api.clone(),
         settings.allow_private_base_urls,
         settings.admin_token.clone(),

@@ -88,6 +88,9 @@ pub struct Settings {
     /// Per-provider switches (Karia's inferred operations).
     #[serde(default)]
     pub adapters: gateway_adapters::AdaptersConfig,
+    /// Outbound resilience per provider: retries, rate budget, circuit breaker.
+    #[serde(default)]
+    pub resilience: gateway_adapters::ResilienceSettings,
     /// Logs.
     #[serde(default)]
     pub log: LogConfig,

@@ -8,6 +8,7 @@ mod crypto;
 mod db;
 mod error;
 mod events;
+mod idempotency;
 mod reconcile;
 mod tenants;
 
@@ -17,6 +18,7 @@ pub use crypto::{Cipher, Sealed, MASTER_KEY_VAR};
 pub use db::{Backend, Store};
 pub use error::{ParseEnumError, Result, StoreError};
 pub use events::{Event, EventType};
+pub use idempotency::{Claim, StoredResponse};
 pub use reconcile::{
     ConfirmError, RunCounters, RunPhase, RunRecord, RunStatus, RunTrigger, ScheduleEntry,
 };

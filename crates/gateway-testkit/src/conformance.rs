@@ -674,7 +674,9 @@ pub async fn provider_errors_map_to_problems(s: &Subject<'_>) {
                 Method::POST,
                 &s.provider,
                 "/faults",
-                Some(json!({"status": fault, "count": 1})),
+                // A 429 on a write is retried (the provider did not apply it): fail the first
+                // attempt and every default retry (3) so the client sees the 429.
+                Some(json!({"status": fault, "count": if fault == 429 { 4 } else { 1 }})),
             )
             .await;
         assert!(set.status.is_success(), "{}", set.text);

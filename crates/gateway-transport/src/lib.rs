@@ -201,6 +201,10 @@ impl Transport {
     }
 
     fn classify(&self, provider: ProviderKind, e: reqwest::Error) -> AdapterError {
+        // A failure to connect (refused, unreachable, TLS handshake) happens before a byte of
+        // the request is sent: the provider provably did not apply it, so even a write may be
+        // retried (gateway-adapters' resilience layer relies on this).
+        let not_applied = e.is_connect() && !e.is_timeout();
         let (kind, message) =
             if let Some(forbidden) = find_source::<resolver::ForbiddenResolution>(&e) {
                 (ErrorKind::Misconfigured, forbidden.to_string())
@@ -230,7 +234,12 @@ impl Transport {
                     "the connection to the provider failed".to_owned(),
                 )
             };
-        AdapterError::new(kind, provider, message).with_source(e.without_url())
+        let err = AdapterError::new(kind, provider, message).with_source(e.without_url());
+        if not_applied {
+            err.with_not_applied()
+        } else {
+            err
+        }
     }
 }
 
@@ -299,6 +308,29 @@ mod tests {
                 err.message
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_marked_not_applied() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        let transport = Transport::new(&TransportConfig {
+            allow_private_base_urls: true,
+            ..TransportConfig::default()
+        })
+        .expect("transport");
+        let err = transport
+            .send(
+                ProviderKind::Bird,
+                transport
+                    .client()
+                    .post(format!("http://127.0.0.1:{port}/contacts")),
+            )
+            .await
+            .expect_err("refused");
+        assert_eq!(err.kind, ErrorKind::Unavailable, "{err}");
+        assert!(err.not_applied, "nothing was sent: a write may be retried");
     }
 
     #[tokio::test]

@@ -1,0 +1,218 @@
+//! Idempotency keys: the first request with a key claims it with an INSERT that fails on
+//! conflict (so two concurrent first requests can never both run), its answer is stored, and
+//! later requests with the same key get that answer back. Works the same on SQLite and
+//! PostgreSQL: every step is one statement, atomic on both.
+
+use chrono::{DateTime, Utc};
+use gateway_core::TenantId;
+
+use crate::db::{to_ms, with_pool};
+use crate::error::Result;
+
+/// A stored answer, replayed for a retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type` of the answer, if any.
+    pub content_type: Option<String>,
+    /// `Location` of the answer, if any.
+    pub location: Option<String>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+/// What claiming a key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is ours: run the request, then [`Store::idempotency_complete`] or
+    /// [`Store::idempotency_release`] with this token.
+    Claimed {
+        /// Proves the claim when finishing it.
+        token: String,
+    },
+    /// The same request already finished: replay this.
+    Replay(StoredResponse),
+    /// The same request is still running elsewhere.
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    request_hash: String,
+    state: String,
+    status: Option<i32>,
+    content_type: Option<String>,
+    location: Option<String>,
+    body: Option<Vec<u8>>,
+}
+
+impl crate::Store {
+    /// Claims `key` for the request hashed `request_hash`. A row that expired (`expires_at` ≤
+    /// `now`) or an `in_progress` row not refreshed since `stale_before` (its request died) is
+    /// dropped first, so the key can be claimed again.
+    pub async fn idempotency_claim(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        request_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Claim> {
+        let (now_ms, exp_ms, stale_ms) = (to_ms(now), to_ms(expires_at), to_ms(stale_before));
+        // A row can vanish between a failed INSERT and the SELECT (released by its request);
+        // then try again. Three rounds are plenty: each needs another request to interleave.
+        for _ in 0..3 {
+            with_pool!(self, |pool| {
+                sqlx::query(
+                    "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 \
+                     AND (expires_at <= $3 OR (state = 'in_progress' AND updated_at <= $4))",
+                )
+                .bind(tenant.as_str())
+                .bind(key)
+                .bind(now_ms)
+                .bind(stale_ms)
+                .execute(pool)
+                .await?;
+            });
+            let token = format!("{:032x}", rand::random::<u128>());
+            let inserted = with_pool!(self, |pool| {
+                sqlx::query(
+                    "INSERT INTO idempotency_keys \
+                     (tenant_id, key, request_hash, state, claim_token, created_at, updated_at, expires_at) \
+                     VALUES ($1, $2, $3, 'in_progress', $4, $5, $5, $6) \
+                     ON CONFLICT (tenant_id, key) DO NOTHING",
+                )
+                .bind(tenant.as_str())
+                .bind(key)
+                .bind(request_hash)
+                .bind(&token)
+                .bind(now_ms)
+                .bind(exp_ms)
+                .execute(pool)
+                .await?
+                .rows_affected()
+            });
+            if inserted == 1 {
+                return Ok(Claim::Claimed { token });
+            }
+            let row: Option<Row> = with_pool!(self, |pool| {
+                sqlx::query_as(
+                    "SELECT request_hash, state, status, content_type, location, body \
+                     FROM idempotency_keys WHERE tenant_id = $1 AND key = $2",
+                )
+                .bind(tenant.as_str())
+                .bind(key)
+                .fetch_optional(pool)
+                .await?
+            });
+            let Some(row) = row else { continue };
+            if row.request_hash != request_hash {
+                return Ok(Claim::Mismatch);
+            }
+            if row.state != "done" {
+                return Ok(Claim::InProgress);
+            }
+            return Ok(Claim::Replay(StoredResponse {
+                status: row
+                    .status
+                    .and_then(|s| u16::try_from(s).ok())
+                    .unwrap_or(500),
+                content_type: row.content_type,
+                location: row.location,
+                body: row.body.unwrap_or_default(),
+            }));
+        }
+        Ok(Claim::InProgress)
+    }
+
+    /// Stores the answer of a claimed key. False when the claim was lost (taken over after
+    /// being judged abandoned, or expired and purged).
+    pub async fn idempotency_complete(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        token: &str,
+        response: &StoredResponse,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE idempotency_keys SET state = 'done', status = $4, content_type = $5, \
+                 location = $6, body = $7, updated_at = $8 \
+                 WHERE tenant_id = $1 AND key = $2 AND claim_token = $3 AND state = 'in_progress'",
+            )
+            .bind(tenant.as_str())
+            .bind(key)
+            .bind(token)
+            .bind(i32::from(response.status))
+            .bind(response.content_type.as_deref())
+            .bind(response.location.as_deref())
+            .bind(response.body.as_slice())
+            .bind(to_ms(now))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// Marks a claimed key as still running, so it is not judged abandoned.
+    pub async fn idempotency_touch(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE idempotency_keys SET updated_at = $4 \
+                 WHERE tenant_id = $1 AND key = $2 AND claim_token = $3 AND state = 'in_progress'",
+            )
+            .bind(tenant.as_str())
+            .bind(key)
+            .bind(token)
+            .bind(to_ms(now))
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Forgets a claimed key without an answer, so the client may retry it.
+    pub async fn idempotency_release(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        token: &str,
+    ) -> Result<()> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "DELETE FROM idempotency_keys \
+                 WHERE tenant_id = $1 AND key = $2 AND claim_token = $3 AND state = 'in_progress'",
+            )
+            .bind(tenant.as_str())
+            .bind(key)
+            .bind(token)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Deletes every key that expired by `now`; answers how many.
+    pub async fn idempotency_purge_expired(&self, now: DateTime<Utc>) -> Result<u64> {
+        let n = with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
+                .bind(to_ms(now))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
+}
