@@ -185,3 +185,59 @@ async fn iclosed_has_no_delete_and_says_so() {
     assert_eq!(del.headers["content-type"], "application/problem+json");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_404_from_an_inferred_write_endpoint_never_marks_a_live_contact_deleted() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("acme").await;
+    let cred = app.credential(&t, "karia").await;
+    let key = Some(t.key.as_str());
+    let created = app
+        .call(
+            Method::POST,
+            &format!("/crm/contacts?credentialId={cred}"),
+            key,
+            Some(json!({"lastName": "Alive"})),
+        )
+        .await;
+    let id = created.body["contact"]["id"].as_str().unwrap().to_owned();
+    let one = format!("/crm/contacts/{id}?credentialId={cred}");
+
+    for (method, route) in [
+        (
+            Method::PATCH,
+            "PATCH /organisation/{o}/workspace/{w}/contact/{c}",
+        ),
+        (
+            Method::DELETE,
+            "DELETE /organisation/{o}/workspace/{w}/contact/{c}",
+        ),
+    ] {
+        let set = app
+            .sim(
+                Method::POST,
+                "karia",
+                "/faults",
+                Some(json!({"status": 404, "count": 1, "routes": [route]})),
+            )
+            .await;
+        assert!(set.status.is_success(), "{}", set.text);
+        let body = (method == Method::PATCH).then(|| json!({"firstName": "Still"}));
+        let r = app.call(method.clone(), &one, key, body).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{method}: {}", r.text);
+        assert_ne!(r.body["code"], "remote_deleted", "{method}: {}", r.text);
+        let got = app.call(Method::GET, &one, key, None).await;
+        assert_eq!(
+            got.status,
+            StatusCode::OK,
+            "{method}: the index lost a live contact: {}",
+            got.text
+        );
+        assert_eq!(
+            got.body["contact"]["remoteDeleted"], false,
+            "{method}: a live contact was flagged: {}",
+            got.text
+        );
+    }
+    app.stop().await;
+}

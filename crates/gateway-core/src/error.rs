@@ -190,8 +190,35 @@ impl AdapterError {
         self
     }
 
+    /// The provider itself answered 404 for this record. Only this may mark a contact
+    /// deleted: an adapter's own `NotFound` (an id it cannot even send) proves nothing.
+    pub fn is_provider_not_found(&self) -> bool {
+        self.kind == ErrorKind::NotFound && self.provider_status == Some(404)
+    }
+
     /// Whether the call may succeed if tried again.
     pub fn is_retryable(&self) -> bool {
         self.kind.is_retryable()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_provider_404_proves_a_deletion() {
+        let adapter_side = AdapterError::new(
+            ErrorKind::NotFound,
+            ProviderKind::Iclosed,
+            "not an iClosed id",
+        );
+        assert!(!adapter_side.is_provider_not_found());
+        let provider =
+            AdapterError::new(ErrorKind::NotFound, ProviderKind::Iclosed, "gone").with_status(404);
+        assert!(provider.is_provider_not_found());
+        let other =
+            AdapterError::new(ErrorKind::Unavailable, ProviderKind::Bird, "x").with_status(404);
+        assert!(!other.is_provider_not_found());
     }
 }

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use gateway_adapters::Registry;
 use gateway_core::{
-    AdapterError, ContactId, CrmAdapter, DeletionSignal, ErrorKind, ListRequest, Operation,
-    RemoteContact,
+    AdapterError, ContactId, CrmAdapter, DeletionSignal, ListRequest, Operation, RemoteContact,
 };
 use gateway_store::{
     CredentialRecord, DetectedBy, IndexOrigin, RunCounters, RunPhase, RunRecord, RunStatus,
@@ -325,13 +324,15 @@ impl Pass<'_> {
         let tenant = &self.run.tenant_id;
         let cred = &self.run.credential_id;
         let (known, candidates) = self.r.store.index_live_and_unseen(tenant, cred, t0).await?;
+        // An operator confirmed what the held pass showed; more vanishing since then is a new
+        // decision to make, not one already made.
+        let confirmed_for = self.run.counters.candidates;
         self.counters.known_contacts = known;
         self.counters.candidates = candidates;
         let c = &self.r.config;
-        if !self.run.confirmed
-            && candidates > c.brake_min
-            && (candidates as f64) > c.brake_fraction * (known as f64)
-        {
+        let braking =
+            candidates > c.brake_min && (candidates as f64) > c.brake_fraction * (known as f64);
+        if braking && (!self.run.confirmed || candidates > confirmed_for) {
             let msg = format!(
                 "mass-deletion brake: {candidates} of {known} known contacts ({:.1}%) vanished in one pass \
                  (limit: more than {:.0}% and more than {}); nothing was flagged. If the deletions are real, \
@@ -381,8 +382,8 @@ impl Pass<'_> {
                 self.call_slot().await;
                 self.counters.provider_calls += 1;
                 match self.adapter.get_contact(&entry.remote_id).await {
-                    Err(e) if e.kind == ErrorKind::NotFound => {
-                        let (_, flipped) = self
+                    Err(e) if e.is_provider_not_found() => {
+                        let marked = self
                             .r
                             .store
                             .index_mark_deleted_with(
@@ -393,8 +394,13 @@ impl Pass<'_> {
                                 Utc::now(),
                                 &self.origin,
                             )
-                            .await?;
-                        self.counters.flagged += u64::from(flipped);
+                            .await;
+                        match marked {
+                            Ok((_, flipped)) => self.counters.flagged += u64::from(flipped),
+                            // Deleted through the API while this pass ran: nothing to flag.
+                            Err(StoreError::NotFound) => {}
+                            Err(other) => return Err(other.into()),
+                        }
                     }
                     // Alive (the listing shifted under us) or carrying the provider's own
                     // tombstone: the index records what the lookup saw.

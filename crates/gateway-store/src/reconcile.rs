@@ -542,8 +542,13 @@ impl Store {
     pub async fn schedule_due(&self, at: DateTime<Utc>, limit: u32) -> Result<Vec<ScheduleEntry>> {
         let rows: Vec<(String, String)> = with_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT credential_id, tenant_id FROM reconcile_schedule WHERE next_run_at <= $1 \
-                 AND (lease_owner IS NULL OR lease_expires_at < $1) ORDER BY next_run_at LIMIT $2",
+                // A row with an unfinished run is due whatever its next time says: an
+                // interrupted run (a killed CLI, a crashed process) must be resumed, not left
+                // to block the credential.
+                "SELECT credential_id, tenant_id FROM reconcile_schedule \
+                 WHERE (next_run_at <= $1 OR run_id IS NOT NULL) \
+                 AND (lease_owner IS NULL OR lease_expires_at < $1) \
+                 ORDER BY (run_id IS NULL), next_run_at LIMIT $2",
             )
             .bind(to_ms(at))
             .bind(i64::from(limit))
@@ -575,7 +580,7 @@ impl Store {
             sqlx::query(
                 "UPDATE reconcile_schedule SET lease_owner = $2, lease_expires_at = $3 \
                  WHERE credential_id = $1 AND (lease_owner IS NULL OR lease_expires_at < $4) \
-                 AND ($5 = 0 OR next_run_at <= $4)",
+                 AND ($5 = 0 OR next_run_at <= $4 OR run_id IS NOT NULL)",
             )
             .bind(cred.as_str())
             .bind(owner)
@@ -856,7 +861,11 @@ impl Store {
     ) -> Result<(u64, u64)> {
         let (live, unseen): (i64, i64) = with_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN last_seen_at IS NULL OR last_seen_at < $4 \
+                // "Known" means known before the pass began: contacts this pass discovered (or
+                // the API created meanwhile) must not dilute the mass-deletion ratio, e.g. when
+                // a key now points at another, bigger workspace.
+                "SELECT COALESCE(SUM(CASE WHEN created_at < $4 THEN 1 ELSE 0 END), 0), \
+                 COALESCE(SUM(CASE WHEN last_seen_at IS NULL OR last_seen_at < $4 \
                  THEN 1 ELSE 0 END), 0) FROM contact_index \
                  WHERE tenant_id = $1 AND credential_id = $2 AND remote_deleted = $3",
             )

@@ -371,7 +371,7 @@ pub async fn get_contact(
             }))
         }
         // The provider says it is gone: flag it now rather than waiting for reconciliation.
-        Err(e) if e.kind == ErrorKind::NotFound => {
+        Err(e) if e.is_provider_not_found() => {
             let entry = state
                 .store()
                 .index_mark_deleted(&tenant, &cred.id, &entry.id, DetectedBy::OnUse, Utc::now())
@@ -587,7 +587,9 @@ pub async fn update_contact(
             tracing::info!(credential = %cred.id, contact = %entry.id, "contact updated");
             Ok(Json(write_answer(&entry, outcome, warnings)).into_response())
         }
-        Err(e) if e.kind == ErrorKind::NotFound => {
+        // A 404 from a write endpoint (Karia's are inferred) is only a deletion if a read of
+        // the same contact says so too.
+        Err(e) if e.kind == ErrorKind::NotFound && gone(adapter.as_ref(), &entry).await => {
             state
                 .store()
                 .index_mark_deleted(&tenant, &cred.id, &entry.id, DetectedBy::OnUse, Utc::now())
@@ -635,7 +637,7 @@ pub async fn delete_contact(
     match adapter.delete_contact(&entry.remote_id).await {
         // Already gone in the provider is the state the caller asked for.
         Ok(()) => {}
-        Err(e) if e.kind == ErrorKind::NotFound => {}
+        Err(e) if e.kind == ErrorKind::NotFound && gone(adapter.as_ref(), &entry).await => {}
         Err(e) => return Err(failed(&state, &tenant, &cred, e).await),
     }
     state
@@ -644,6 +646,15 @@ pub async fn delete_contact(
         .await?;
     tracing::info!(credential = %cred.id, contact = %entry.id, "contact deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Whether the provider confirms, on a read, that the contact no longer exists (a 404, or its
+/// own tombstone).
+async fn gone(adapter: &dyn CrmAdapter, entry: &IndexEntry) -> bool {
+    match adapter.get_contact(&entry.remote_id).await {
+        Err(e) => e.is_provider_not_found(),
+        Ok(remote) => remote.remote_deleted_at.is_some(),
+    }
 }
 
 /// What this credential's provider accepts, from the same declaration that validation uses.
