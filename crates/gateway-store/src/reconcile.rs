@@ -300,6 +300,18 @@ impl From<sqlx::Error> for ConfirmError {
 }
 
 impl Store {
+    /// SQL taking a lock on one credential's schedule for the rest of the transaction:
+    /// an advisory lock on PostgreSQL (it works before the row exists), a no-op on SQLite
+    /// whose write transactions are already exclusive.
+    fn schedule_lock_sql(&self) -> &'static str {
+        match self.backend() {
+            crate::Backend::Postgres => {
+                "SELECT pg_advisory_xact_lock(hashtext('reconcile_schedule:' || $1))"
+            }
+            crate::Backend::Sqlite => "SELECT $1",
+        }
+    }
+
     /// Asks for a run of a credential now: the run already queued or running if there is one,
     /// else a new `queued` run, made due at once. `NotFound` for another tenant's credential.
     pub async fn run_request(
@@ -308,9 +320,17 @@ impl Store {
         cred: &CredentialId,
         trigger: RunTrigger,
     ) -> Result<RunRecord> {
+        let lock_sql = self.schedule_lock_sql();
         let at = to_ms(now());
         let id = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
+            // Serialise every read-then-write of this credential's schedule row (SQLite's
+            // BEGIN IMMEDIATE already does): otherwise two requests, or a confirm racing a
+            // claim, could each overwrite the other's run id and orphan a run.
+            sqlx::query(lock_sql)
+                .bind(cred.as_str())
+                .execute(&mut *tx)
+                .await?;
             let exists: Option<String> =
                 sqlx::query_scalar("SELECT id FROM credentials WHERE id = $1 AND tenant_id = $2")
                     .bind(cred.as_str())
@@ -432,9 +452,17 @@ impl Store {
         cred: &CredentialId,
         id: &RunId,
     ) -> std::result::Result<RunRecord, ConfirmError> {
+        let lock_sql = self.schedule_lock_sql();
         let at = to_ms(now());
         let outcome: std::result::Result<(), ConfirmError> = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
+            // Serialise every read-then-write of this credential's schedule row (SQLite's
+            // BEGIN IMMEDIATE already does): otherwise two requests, or a confirm racing a
+            // claim, could each overwrite the other's run id and orphan a run.
+            sqlx::query(lock_sql)
+                .bind(cred.as_str())
+                .execute(&mut *tx)
+                .await?;
             let status: Option<String> = sqlx::query_scalar(
                 "SELECT status FROM reconcile_runs WHERE id = $1 AND tenant_id = $2 AND credential_id = $3",
             )
@@ -660,9 +688,17 @@ impl Store {
         trigger: RunTrigger,
         at: DateTime<Utc>,
     ) -> Result<RunRecord> {
+        let lock_sql = self.schedule_lock_sql();
         let at = to_ms(truncate_ms(at));
         let id = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
+            // Serialise every read-then-write of this credential's schedule row (SQLite's
+            // BEGIN IMMEDIATE already does): otherwise two requests, or a confirm racing a
+            // claim, could each overwrite the other's run id and orphan a run.
+            sqlx::query(lock_sql)
+                .bind(cred.as_str())
+                .execute(&mut *tx)
+                .await?;
             let active: Option<String> = sqlx::query_scalar(
                 "SELECT r.id FROM reconcile_schedule s JOIN reconcile_runs r ON r.id = s.run_id \
                  WHERE s.credential_id = $1 AND s.lease_owner = $2 AND r.status IN ('queued', 'running')",
