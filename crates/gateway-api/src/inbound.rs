@@ -350,6 +350,7 @@ impl Inbound {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -410,7 +411,7 @@ mod tests {
     #[tokio::test]
     async fn slots_bound_and_forget() {
         let slots = CredentialSlots::new(1, Duration::from_millis(50)).unwrap();
-        let held = slots.acquire("t", "c").await.ok().expect("a free slot");
+        let held = slots.acquire("t", "c").await.expect("a free slot");
         assert!(matches!(
             slots.acquire("t", "c").await,
             Err(ApiError::CredentialBusy)
