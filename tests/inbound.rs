@@ -245,3 +245,31 @@ async fn slow_credential_never_delays_another_and_is_bounded() {
     assert_eq!(again.status, StatusCode::OK, "{}", again.text);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn openapi_documents_the_inbound_limits() {
+    let app = TestApp::spawn().await;
+    let doc = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    let paths = &doc.body["paths"];
+    for (path, method) in [
+        ("/crm/contacts", "get"),
+        ("/crm/contacts", "post"),
+        ("/crm/contacts/{id}", "delete"),
+        ("/credentials", "get"),
+    ] {
+        let described = paths[path][method]["responses"]["429"]["description"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            described.contains("rate_limited"),
+            "{method} {path}: {described}"
+        );
+    }
+    let busy = paths["/crm/contacts"]["get"]["responses"]["503"]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(busy.contains("credential_busy"), "{busy}");
+    assert!(paths["/admin/tenants"]["post"]["responses"]["429"].is_null());
+    app.stop().await;
+}
