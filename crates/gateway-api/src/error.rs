@@ -147,6 +147,15 @@ pub enum ApiError {
     /// The first request with this `Idempotency-Key` is still running.
     #[error("a request with this idempotency key is in progress")]
     IdempotencyInProgress,
+    /// The tenant spent its request budget (`[api.rate_limit]`).
+    #[error("tenant rate limit")]
+    RateLimited {
+        /// Until one request is allowed again.
+        retry_after: Duration,
+    },
+    /// Every permit of the credential stayed busy for `concurrency_wait`.
+    #[error("credential busy")]
+    CredentialBusy,
     /// The database is not reachable (readiness).
     #[error("not ready: {0}")]
     NotReady(String),
@@ -310,6 +319,34 @@ impl ApiError {
                     "idempotency_in_progress",
                     "A request with this idempotency key is in progress",
                     "the first request with this Idempotency-Key has not finished; retry shortly to get its answer".to_owned(),
+                    Source::Gateway,
+                    vec![],
+                    true,
+                    None,
+                    None,
+                )
+            }
+            ApiError::RateLimited { retry_after: wait } => {
+                retry_after = Some((*wait).max(Duration::from_secs(1)));
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "Too many requests",
+                    "this tenant sent more requests than its rate limit allows; retry after Retry-After seconds".to_owned(),
+                    Source::Gateway,
+                    vec![],
+                    true,
+                    None,
+                    None,
+                )
+            }
+            ApiError::CredentialBusy => {
+                retry_after = Some(Duration::from_secs(1));
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "credential_busy",
+                    "Too many calls in flight on this credential",
+                    "every concurrent call allowed on this credential is still running (its provider may be slow); retry shortly".to_owned(),
                     Source::Gateway,
                     vec![],
                     true,

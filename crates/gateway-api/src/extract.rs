@@ -210,6 +210,9 @@ impl FromRequestParts<AppState> for Tenant {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(crate::inbound::AuthenticatedTenant(tenant)) = parts.extensions.get() {
+            return Ok(Tenant(tenant.clone()));
+        }
         let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
         match state.store().authenticate(token).await? {
             Some(tenant) => Ok(Tenant(tenant)),
@@ -246,12 +249,12 @@ impl FromRequestParts<AppState> for Admin {
 }
 
 pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts
-        .headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .trim();
+    bearer_header(&parts.headers)
+}
+
+/// The token of `Authorization: Bearer <token>`.
+pub(crate) fn bearer_header(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

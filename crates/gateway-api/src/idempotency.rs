@@ -173,13 +173,20 @@ pub async fn idempotency(
     let key = String::from_utf8_lossy(raw_key.as_bytes()).into_owned();
     let (parts, body) = req.into_parts();
     // Without a valid key the handler answers 401 as usual; nothing to remember.
-    let tenant = match crate::extract::bearer(&parts) {
-        Some(token) => match state.store().authenticate(token).await {
-            Ok(Some(t)) => t,
-            Ok(None) => return next.run(Request::from_parts(parts, body)).await,
-            Err(e) => return ApiError::from(e).into_response(),
+    let known = parts
+        .extensions
+        .get::<crate::inbound::AuthenticatedTenant>()
+        .map(|t| t.0.clone());
+    let tenant = match known {
+        Some(t) => t,
+        None => match crate::extract::bearer(&parts) {
+            Some(token) => match state.store().authenticate(token).await {
+                Ok(Some(t)) => t,
+                Ok(None) => return next.run(Request::from_parts(parts, body)).await,
+                Err(e) => return ApiError::from(e).into_response(),
+            },
+            None => return next.run(Request::from_parts(parts, body)).await,
         },
-        None => return next.run(Request::from_parts(parts, body)).await,
     };
     let limit = state.config().max_body_bytes;
     let bytes = match axum::body::to_bytes(body, limit).await {

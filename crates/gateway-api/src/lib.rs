@@ -5,6 +5,7 @@ pub mod cursor;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod inbound;
 pub mod openapi;
 pub mod pagination;
 pub mod routes;
@@ -22,7 +23,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
 pub use error::{ApiError, Problem};
-pub use state::{ApiConfig, AppState, IdempotencyConfig};
+pub use state::{ApiConfig, AppState, IdempotencyConfig, RateLimitConfig};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -41,7 +42,15 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            inbound::credential_concurrency,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             idempotency::idempotency,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            inbound::rate_limit,
         ))
         .layer(middleware::from_fn(
             routes::reconciliations::interactive_priority,

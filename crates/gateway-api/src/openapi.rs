@@ -26,7 +26,7 @@ use crate::routes::{admin, contacts, credentials, events, health, providers, rec
         gateway_core::Contact, gateway_core::Warning, gateway_core::WriteStep, gateway_core::PlannedCall,
         crate::error::Problem, crate::error::ProblemItem, crate::error::Source, crate::pagination::PageInfo,
     )),
-    modifiers(&Security, &IdempotencyHeader),
+    modifiers(&Security, &IdempotencyHeader, &InboundLimits),
     tags(
         (name = "contacts", description = "The unified contact model"),
         (name = "credentials", description = "One credential per connected CRM account"),
@@ -83,6 +83,76 @@ impl Modify for IdempotencyHeader {
                     ))
                     .build();
                 op.parameters.get_or_insert_with(Vec::new).push(param);
+            }
+        }
+    }
+}
+
+/// Documents the inbound limits (crate::inbound): 429 `rate_limited` on every tenant route and
+/// 503 `credential_busy` on the contact routes.
+struct InboundLimits;
+
+impl Modify for InboundLimits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let problem = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/problem+json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Problem")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        const LIMITED: &str = "`rate_limited` (source gateway): the tenant's request rate limit \
+                               is spent; retry after `Retry-After` seconds. Every answer to a \
+                               tenant carries `RateLimit-Limit`, `RateLimit-Remaining` and \
+                               `RateLimit-Reset`.";
+        const BUSY: &str = "`credential_busy` (source gateway): every concurrent call allowed \
+                            on this credential is still running; retry after `Retry-After` \
+                            seconds.";
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if path.starts_with("/admin")
+                || matches!(path.as_str(), "/healthz" | "/readyz" | "/openapi.json")
+            {
+                continue;
+            }
+            let contacts = path.starts_with("/crm/contacts");
+            for op in [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.patch.as_mut(),
+                item.put.as_mut(),
+                item.delete.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let responses = &mut op.responses.responses;
+                match responses.get_mut("429") {
+                    Some(RefOr::T(existing)) => {
+                        existing.description = format!("{}; or {LIMITED}", existing.description);
+                    }
+                    Some(RefOr::Ref(_)) => {}
+                    None => {
+                        responses.insert("429".into(), problem(LIMITED));
+                    }
+                }
+                if contacts {
+                    match responses.get_mut("503") {
+                        Some(RefOr::T(existing)) => {
+                            existing.description = format!("{}; or {BUSY}", existing.description);
+                        }
+                        Some(RefOr::Ref(_)) => {}
+                        None => {
+                            responses.insert("503".into(), problem(BUSY));
+                        }
+                    }
+                }
             }
         }
     }

@@ -8,6 +8,8 @@ use gateway_store::Store;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::inbound::Inbound;
+
 /// Settings owned by the API layer (`[api]` in `config/default.toml`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -18,6 +20,32 @@ pub struct ApiConfig {
     pub default_page_size: u32,
     /// `Idempotency-Key` handling (`[api.idempotency]`).
     pub idempotency: IdempotencyConfig,
+    /// Request rate limit per tenant (`[api.rate_limit]`).
+    pub rate_limit: RateLimitConfig,
+    /// `/crm/contacts` calls in flight per credential; 0 disables the bound.
+    pub max_concurrent_per_credential: usize,
+    /// Longest a call waits for one of those before answering 503 `credential_busy`.
+    #[serde(with = "humantime_serde")]
+    pub concurrency_wait: Duration,
+}
+
+/// The per-tenant token bucket (`[api.rate_limit]`, docs/operations.md, "Inbound limits").
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Tokens (requests) refilled per second; 0 disables the limit.
+    pub per_second: f64,
+    /// Bucket size: the requests a tenant may send at once.
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_second: 50.0,
+            burst: 100,
+        }
+    }
 }
 
 /// How long idempotency keys live (`[api.idempotency]`, docs/operations.md).
@@ -48,6 +76,9 @@ impl Default for ApiConfig {
             max_body_bytes: 1024 * 1024,
             default_page_size: 50,
             idempotency: IdempotencyConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            max_concurrent_per_credential: 8,
+            concurrency_wait: Duration::from_secs(2),
         }
     }
 }
@@ -58,6 +89,7 @@ struct Inner {
     config: ApiConfig,
     allow_private_base_urls: bool,
     admin_token: Option<SecretString>,
+    inbound: Inbound,
 }
 
 /// Cheap to clone; one per process.
@@ -73,7 +105,9 @@ impl AppState {
         allow_private_base_urls: bool,
         admin_token: Option<SecretString>,
     ) -> Self {
+        let inbound = Inbound::new(&config);
         Self(Arc::new(Inner {
+            inbound,
             store,
             registry,
             config,
@@ -105,5 +139,10 @@ impl AppState {
     /// The admin bearer token, when the admin API is on.
     pub fn admin_token(&self) -> Option<&SecretString> {
         self.0.admin_token.as_ref()
+    }
+
+    /// Rate limiter and concurrency slots.
+    pub fn inbound(&self) -> &Inbound {
+        &self.0.inbound
     }
 }

@@ -139,6 +139,15 @@ impl Settings {
         if self.api.max_body_bytes < 1024 {
             bail!("api.max_body_bytes must be at least 1024");
         }
+        let rl = &self.api.rate_limit;
+        if !(rl.per_second.is_finite() && rl.per_second >= 0.0) {
+            bail!(
+                "api.rate_limit.per_second must be a number of at least 0 (0 disables the limit)"
+            );
+        }
+        if rl.per_second > 0.0 && rl.burst == 0 {
+            bail!("api.rate_limit.burst must be at least 1 while the limit is on");
+        }
         self.reconcile.validate().map_err(anyhow::Error::msg)?;
         if !matches!(self.log.format.as_str(), "text" | "json") {
             bail!("log.format must be \"text\" or \"json\"");

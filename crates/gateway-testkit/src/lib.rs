@@ -84,6 +84,11 @@ impl TestApp {
         // No periodic reconciliation unless a test asks for it: its provider calls would
         // disturb tests that count them. Runs asked for through the API still happen.
         settings.reconcile.enabled = false;
+        // Suites like conformance send hundreds of quick requests per tenant (validation and
+        // dry runs that never reach a provider), above the default 50/s: keep the limit on (its
+        // headers on every answer) but out of their way. tests/inbound.rs sets tiny limits.
+        settings.api.rate_limit.per_second = 10_000.0;
+        settings.api.rate_limit.burst = 10_000;
         tweak(&mut settings);
 
         let store = gateway_server::open_store(&settings, settings.cipher().unwrap())
