@@ -10,6 +10,9 @@ use gateway_sandbox::{serve_with, ManualClock, SandboxConfig, ICLOSED_SANDBOX_KE
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+mod common;
+use common::{assert_shape, Resp};
+
 macro_rules! fixture {
     ($name:literal) => {
         serde_json::from_str::<Value>(include_str!(concat!(
@@ -28,19 +31,6 @@ struct Sim {
     base: String,
     http: reqwest::Client,
     clock: Arc<ManualClock>,
-}
-
-struct Resp {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    text: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
-    }
 }
 
 impl Sim {
@@ -133,46 +123,6 @@ impl Sim {
     async fn faults(&self, body: Value) {
         let r = self.control(Method::POST, "/faults", Some(&body)).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-/// Same key sets and value kinds, recursively. Arrays of equal length compare element by
-/// element, otherwise every element against the fixture's first.
-fn assert_shape(actual: &Value, expected: &Value, at: &str) {
-    assert_eq!(kind(actual), kind(expected), "kind at {at}: {actual}");
-    match (actual, expected) {
-        (Value::Object(a), Value::Object(e)) => {
-            let ak: BTreeSet<&String> = a.keys().collect();
-            let ek: BTreeSet<&String> = e.keys().collect();
-            assert_eq!(ak, ek, "keys at {at}");
-            for (k, v) in a {
-                assert_shape(v, &e[k], &format!("{at}.{k}"));
-            }
-        }
-        (Value::Array(a), Value::Array(e)) if a.len() == e.len() => {
-            for (i, (x, y)) in a.iter().zip(e).enumerate() {
-                assert_shape(x, y, &format!("{at}[{i}]"));
-            }
-        }
-        (Value::Array(a), Value::Array(e)) => {
-            if let Some(first) = e.first() {
-                for (i, x) in a.iter().enumerate() {
-                    assert_shape(x, first, &format!("{at}[{i}]"));
-                }
-            }
-        }
-        _ => {}
     }
 }
 
