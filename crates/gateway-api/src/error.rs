@@ -147,6 +147,15 @@ pub enum ApiError {
     /// The first request with this `Idempotency-Key` is still running.
     #[error("a request with this idempotency key is in progress")]
     IdempotencyInProgress,
+    /// An earlier attempt with this key was interrupted after it may have reached the provider;
+    /// a reconciliation of the credential is finding out whether it made the contact.
+    #[error("write outcome being checked")]
+    WriteOutcomePending {
+        /// When to ask again.
+        retry_after: Duration,
+        /// The reconciliation that will tell.
+        run: String,
+    },
     /// The tenant spent its request budget (`[api.rate_limit]`).
     #[error("tenant rate limit")]
     RateLimited {
@@ -319,6 +328,20 @@ impl ApiError {
                     "idempotency_in_progress",
                     "A request with this idempotency key is in progress",
                     "the first request with this Idempotency-Key has not finished; retry shortly to get its answer".to_owned(),
+                    Source::Gateway,
+                    vec![],
+                    true,
+                    None,
+                    None,
+                )
+            }
+            ApiError::WriteOutcomePending { retry_after: wait, run } => {
+                retry_after = Some((*wait).max(Duration::from_secs(1)));
+                (
+                    StatusCode::CONFLICT,
+                    "idempotency_in_progress",
+                    "A request with this idempotency key is in progress",
+                    format!("an earlier attempt with this Idempotency-Key was interrupted after it may have reached the provider; reconciliation run {run} is checking whether it made the contact. Retry with the same key after Retry-After: you get that contact, or the create runs again if it was never made"),
                     Source::Gateway,
                     vec![],
                     true,

@@ -35,6 +35,16 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 /// Set on a replayed answer.
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
+/// Put in the request's extensions when it carries a key, so a create can record its intent
+/// (docs/operations.md, "Writes whose outcome is unknown").
+#[derive(Clone, Debug)]
+pub struct KeyInUse(pub String);
+
+/// Put in a response's extensions by a handler whose answer must not be stored for the key:
+/// the request is waiting on something (a reconciliation), and the retry must run again.
+#[derive(Clone, Copy, Debug)]
+pub struct DoNotStore;
+
 /// Largest handler answer kept for replay; contact answers are a few kilobytes.
 const MAX_STORED_BODY: usize = 4 * 1024 * 1024;
 
@@ -171,7 +181,7 @@ pub async fn idempotency(
         return bad_key().into_response();
     }
     let key = String::from_utf8_lossy(raw_key.as_bytes()).into_owned();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     // Without a valid key the handler answers 401 as usual; nothing to remember.
     let known = parts
         .extensions
@@ -223,6 +233,7 @@ pub async fn idempotency(
     // Run the handler in its own task (see the module documentation), keeping the request id
     // and the log span, and keep the claim fresh while it runs.
     let request_id = gateway_transport::current_request_id().unwrap_or_default();
+    parts.extensions.insert(KeyInUse(key.clone()));
     let req = Request::from_parts(parts, Body::from(bytes));
     let mut task = tokio::spawn(
         gateway_transport::with_request_id(request_id, next.run(req))
@@ -250,7 +261,7 @@ pub async fn idempotency(
         }
     };
     let status = response.status();
-    if !stored(status) {
+    if !stored(status) || response.extensions().get::<DoNotStore>().is_some() {
         if let Err(e) = state
             .store()
             .idempotency_release(&tenant, &key, &token)

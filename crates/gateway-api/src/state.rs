@@ -59,6 +59,12 @@ pub struct IdempotencyConfig {
     /// process died); a retry with the same key may then run it again.
     #[serde(with = "humantime_serde")]
     pub stale_after: Duration,
+    /// How long after a create was sent (or after the gateway stopped waiting for its answer)
+    /// the provider could still apply it. A create whose outcome is unknown is resolved by a
+    /// reconciliation listing that starts after that (docs/operations.md, "Writes whose
+    /// outcome is unknown"); keep it above the provider request timeout.
+    #[serde(with = "humantime_serde")]
+    pub settle_after: Duration,
 }
 
 impl Default for IdempotencyConfig {
@@ -66,6 +72,7 @@ impl Default for IdempotencyConfig {
         Self {
             window: Duration::from_secs(24 * 3600),
             stale_after: Duration::from_secs(60),
+            settle_after: Duration::from_secs(60),
         }
     }
 }

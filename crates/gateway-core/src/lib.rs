@@ -8,6 +8,7 @@ pub mod declare;
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod recover;
 pub mod validate;
 
 pub use adapter::{
@@ -24,4 +25,5 @@ pub use ids::{
 pub use model::{
     Address, Contact, ContactInput, EmailAddress, PhoneNumber, RemoteContact, RemoteFields, Warning,
 };
+pub use recover::CreateMatch;
 pub use validate::{prepare_write, PreparedWrite, ValidationFailure, WriteMode};

@@ -12,8 +12,8 @@ use gateway_core::{
     AdapterError, ContactId, CrmAdapter, DeletionSignal, ListRequest, Operation, RemoteContact,
 };
 use gateway_store::{
-    CredentialRecord, DetectedBy, IndexOrigin, RunCounters, RunPhase, RunRecord, RunStatus,
-    SeenContact, Store, StoreError,
+    CredentialRecord, DetectedBy, IndexEntry, IndexOrigin, Intent, RunCounters, RunPhase,
+    RunRecord, RunStatus, SeenContact, Store, StoreError,
 };
 use sha2::{Digest, Sha256};
 
@@ -97,6 +97,8 @@ struct Pass<'a> {
     strategy: &'static str,
     adapter: Arc<dyn CrmAdapter>,
     origin: IndexOrigin,
+    /// Creates whose outcome is unknown, matched against every listed contact.
+    intents: Vec<Intent>,
 }
 
 impl Reconciler {
@@ -182,6 +184,7 @@ impl Reconciler {
             strategy: strategy(decl.deletion),
             adapter: adapter.clone(),
             origin: IndexOrigin::Reconciliation(run.id.clone()),
+            intents: Vec::new(),
         };
         // Every provider call of the pass spends the credential's rate budget behind the
         // tenants' own API calls (the resilience layer orders waiters by priority).
@@ -258,6 +261,7 @@ impl Pass<'_> {
         if !self.save(RunPhase::Listing, cursor.as_deref()).await? {
             return Ok(Step::End(PassEnd::Interrupted));
         }
+        self.intents = self.r.store.intents_open(&self.run.credential_id).await?;
         loop {
             if self.stopped() {
                 return Ok(Step::End(PassEnd::Interrupted));
@@ -300,7 +304,24 @@ impl Pass<'_> {
             self.counters.discovered += out.discovered;
             self.counters.restored += out.restored;
             self.counters.flagged += out.flagged;
+            if !self.intents.is_empty() {
+                self.adopt(&page.contacts, &out.entries).await?;
+            }
             cursor = page.next;
+            if cursor.is_none() {
+                // The listing is complete: an intent that had settled before it started and
+                // matched nothing was never made.
+                if let Some(t0) = self.run.started_at {
+                    let absent = self
+                        .r
+                        .store
+                        .intents_mark_absent(&self.run.credential_id, t0, Utc::now())
+                        .await?;
+                    if absent > 0 {
+                        tracing::info!(credential = %self.run.credential_id, absent, "interrupted creates found never made");
+                    }
+                }
+            }
             let phase = if cursor.is_none() {
                 RunPhase::Confirming
             } else {
@@ -314,6 +335,35 @@ impl Pass<'_> {
                 return Ok(Step::Continue);
             }
         }
+    }
+
+    /// Gives each open intent the first listed contact that carries its identity and that no
+    /// request created (the store refuses a contact someone already owns).
+    async fn adopt(
+        &mut self,
+        contacts: &[RemoteContact],
+        entries: &[IndexEntry],
+    ) -> Result<(), PassError> {
+        let salt = self.run.credential_id.as_str().to_owned();
+        for (contact, entry) in contacts.iter().zip(entries) {
+            let Some(at) = self
+                .intents
+                .iter()
+                .position(|i| i.matcher.matches(&salt, contact))
+            else {
+                continue;
+            };
+            if self
+                .r
+                .store
+                .intent_adopt(&self.intents[at], &entry.id, Utc::now())
+                .await?
+            {
+                tracing::info!(credential = %self.run.credential_id, contact = %entry.id, "interrupted create found made");
+                self.intents.remove(at);
+            }
+        }
+        Ok(())
     }
 
     /// Brake, then confirm every candidate with a lookup.

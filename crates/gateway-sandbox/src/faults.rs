@@ -43,6 +43,9 @@ pub(crate) struct FaultRequest {
     routes: Option<Vec<String>>,
     /// Reseeds the random source used by `probability`, for reproducible failure sequences.
     seed: Option<u64>,
+    /// Run the provider's own handler first (a write lands), then delay or fail the answer:
+    /// a write whose answer is lost on the way back.
+    applied: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -121,6 +124,7 @@ struct FaultRule {
     kind: FaultKind,
     remaining: Option<u64>,
     routes: Option<Vec<RoutePattern>>,
+    applied: bool,
 }
 
 impl FaultRule {
@@ -149,6 +153,9 @@ impl FaultRule {
             if let Some(n) = self.remaining {
                 obj.insert("remaining".into(), json!(n));
             }
+            if self.applied {
+                obj.insert("applied".into(), json!(true));
+            }
             if let Some(rs) = &self.routes {
                 obj.insert(
                     "routes".into(),
@@ -173,6 +180,8 @@ pub(crate) enum Outcome {
 pub(crate) struct Decision {
     pub(crate) latency_ms: u64,
     pub(crate) outcome: Outcome,
+    /// The provider's handler runs before the delay and the fault (see `applied`).
+    pub(crate) applied: bool,
 }
 
 /// The active faults of one simulator.
@@ -266,6 +275,7 @@ impl FaultPlan {
             kind,
             remaining: req.count,
             routes: routes.clone(),
+            applied: req.applied == Some(true),
         }));
         Ok(())
     }
@@ -283,30 +293,36 @@ impl FaultPlan {
         let segments = split_path(template);
         let mut latency_ms = 0u64;
         let mut outcome = Outcome::Pass;
+        let mut applied = false;
         for rule in self.rules.iter_mut() {
             if !rule.applies(method, &segments) {
                 continue;
             }
-            match rule.kind {
+            let fired = match rule.kind {
                 FaultKind::Latency(ms) => {
                     latency_ms = latency_ms.saturating_add(ms);
-                    rule.consume();
+                    true
                 }
-                _ if outcome != Outcome::Pass => {}
+                _ if outcome != Outcome::Pass => false,
                 FaultKind::Status(s) => {
                     outcome = Outcome::Fail(status_code(s));
-                    rule.consume();
+                    true
                 }
                 FaultKind::Probability { p, status } => {
-                    if self.rng.gen_bool(p) {
+                    let hit = self.rng.gen_bool(p);
+                    if hit {
                         outcome = Outcome::Fail(status_code(status));
-                        rule.consume();
                     }
+                    hit
                 }
                 FaultKind::Malformed => {
                     outcome = Outcome::Malformed;
-                    rule.consume();
+                    true
                 }
+            };
+            if fired {
+                rule.consume();
+                applied |= rule.applied;
             }
         }
         self.rules.retain(|r| r.remaining != Some(0));
@@ -332,6 +348,7 @@ impl FaultPlan {
         Decision {
             latency_ms,
             outcome,
+            applied,
         }
     }
 
@@ -407,16 +424,28 @@ pub(crate) async fn provider_calls<S: Simulator>(
         core.clock.raw_ms(),
         sim.default_rate_limit(&method),
     );
+    // An applied fault lets the write land first; its answer is then delayed or lost.
+    let (landed, pending) = if decision.applied {
+        (Some(next.run(req).await), None)
+    } else {
+        (None, Some((req, next)))
+    };
     if decision.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(decision.latency_ms)).await;
     }
-    match decision.outcome {
-        Outcome::Pass => next.run(req).await,
-        Outcome::Fail(status) => sim.error_response(status, "simulated fault"),
-        Outcome::Malformed => malformed_response(),
-        Outcome::RateLimited => sim
-            .error_response(StatusCode::TOO_MANY_REQUESTS, "too many requests")
-            .into_response(),
+    let failed = match decision.outcome {
+        Outcome::Pass => None,
+        Outcome::Fail(status) => Some(sim.error_response(status, "simulated fault")),
+        Outcome::Malformed => Some(malformed_response()),
+        Outcome::RateLimited => Some(
+            sim.error_response(StatusCode::TOO_MANY_REQUESTS, "too many requests")
+                .into_response(),
+        ),
+    };
+    match (failed, landed, pending) {
+        (Some(answer), _, _) | (None, Some(answer), _) => answer,
+        (None, None, Some((req, next))) => next.run(req).await,
+        (None, None, None) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 

@@ -115,8 +115,10 @@ pub struct IndexEntry {
 /// the origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexOrigin {
-    /// A create through the gateway.
-    Created,
+    /// A create through the gateway; with the `Idempotency-Key` it was sent under, whose write
+    /// intent is settled (adopted) in the same transaction as the index row, so a process
+    /// killed after this commit answers a retry with this contact instead of creating another.
+    Created(Option<String>),
     /// An update through the gateway.
     Updated,
     /// A read or a listing through the gateway.
@@ -128,7 +130,7 @@ pub enum IndexOrigin {
 impl IndexOrigin {
     fn source(&self) -> &'static str {
         match self {
-            IndexOrigin::Created | IndexOrigin::Updated => "api_write",
+            IndexOrigin::Created(_) | IndexOrigin::Updated => "api_write",
             IndexOrigin::Read => "api_read",
             IndexOrigin::Reconciliation(_) => "reconciliation",
         }
@@ -209,7 +211,8 @@ impl TryFrom<IndexRow> for IndexEntry {
     }
 }
 
-/// The upsert for `rows` seen contacts. `$1` tenant, `$2` credential, `$3` now; then 8 per row.
+/// The upsert for `rows` seen contacts. `$1` tenant, `$2` credential, `$3` now, `$4` the
+/// `created_via` of rows this inserts (or of known rows that had none); then 8 per row.
 ///
 /// On conflict the existing id is kept; a timestamp the provider did not send keeps its known
 /// value; deletion state follows what was seen (a contact seen alive is restored). `updated_at`
@@ -219,15 +222,15 @@ fn upsert_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO contact_index (id, tenant_id, credential_id, remote_id, remote_created_at, \
          remote_updated_at, remote_deleted, remote_deleted_at, deletion_detected_by, last_seen_at, \
-         fingerprint, created_at, updated_at) VALUES ",
+         fingerprint, created_at, updated_at, created_via) VALUES ",
     );
     for i in 0..rows {
-        let p = 4 + i * 8;
+        let p = 5 + i * 8;
         if i > 0 {
             sql.push_str(", ");
         }
         sql.push_str(&format!(
-            "(${}, $1, $2, ${}, ${}, ${}, ${}, ${}, ${}, $3, ${}, $3, $3)",
+            "(${}, $1, $2, ${}, ${}, ${}, ${}, ${}, ${}, $3, ${}, $3, $3, $4)",
             p,
             p + 1,
             p + 2,
@@ -247,6 +250,7 @@ fn upsert_sql(rows: usize) -> String {
          deletion_detected_by = excluded.deletion_detected_by, \
          last_seen_at = excluded.last_seen_at, \
          fingerprint = excluded.fingerprint, \
+         created_via = COALESCE(contact_index.created_via, excluded.created_via), \
          updated_at = CASE WHEN \
            contact_index.remote_created_at IS DISTINCT FROM COALESCE(excluded.remote_created_at, contact_index.remote_created_at) \
            OR contact_index.remote_updated_at IS DISTINCT FROM COALESCE(excluded.remote_updated_at, contact_index.remote_updated_at) \
@@ -301,7 +305,7 @@ fn seen_events(
             None => {
                 discovered += 1;
                 let t = match origin {
-                    IndexOrigin::Created => EventType::Created,
+                    IndexOrigin::Created(_) => EventType::Created,
                     IndexOrigin::Updated => EventType::Updated,
                     _ => EventType::Discovered,
                 };
@@ -314,7 +318,7 @@ fn seen_events(
             Some((was_deleted, was_by)) => {
                 if *origin == IndexOrigin::Updated {
                     events.push(event(EventType::Updated, json!({})));
-                } else if *origin == IndexOrigin::Created {
+                } else if matches!(origin, IndexOrigin::Created(_)) {
                     events.push(event(EventType::Created, json!({})));
                 }
                 if *was_deleted && !entry.remote_deleted {
@@ -408,7 +412,8 @@ impl Store {
                 let mut query = sqlx::query_as::<_, IndexRow>(&sql)
                     .bind(tenant.as_str())
                     .bind(cred.as_str())
-                    .bind(now_ms);
+                    .bind(now_ms)
+                    .bind(matches!(origin, IndexOrigin::Created(_)).then_some("api"));
                 for s in chunk {
                     let deleted = s.remote_deleted_at.is_some();
                     query = query
@@ -434,6 +439,23 @@ impl Store {
                     let entry = IndexEntry::try_from(row)?;
                     entries.insert(entry.remote_id.0.clone(), entry);
                 }
+            }
+            // The create's intent is settled with the row it made (see IndexOrigin::Created).
+            if let (IndexOrigin::Created(Some(key)), Some(entry)) = (
+                origin,
+                rows.first().and_then(|r| entries.get(r.remote_id.as_str())),
+            ) {
+                sqlx::query(
+                    "UPDATE write_intents SET state = 'adopted', contact_id = $3, remote_id = $4, \
+                     resolved_at = $5 WHERE tenant_id = $1 AND idempotency_key = $2",
+                )
+                .bind(tenant.as_str())
+                .bind(key)
+                .bind(entry.id.as_str())
+                .bind(entry.remote_id.0.as_str())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
             }
             let (events, counts) = seen_events(&rows, &entries, &before, origin);
             outcome_counts = counts;
@@ -617,7 +639,7 @@ impl Store {
                     event_type: EventType::Deleted,
                     contact_id: Some(id.to_string()),
                     remote_id: Some(remote.clone()),
-                    data: IndexOrigin::Created.data(json!({})),
+                    data: IndexOrigin::Updated.data(json!({})),
                 }];
                 write_events!(
                     tx,

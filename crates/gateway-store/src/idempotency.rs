@@ -204,8 +204,9 @@ impl crate::Store {
         Ok(())
     }
 
-    /// Deletes every key that expired by `now`; answers how many.
+    /// Deletes every key (and write intent) that expired by `now`; answers how many keys.
     pub async fn idempotency_purge_expired(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.intents_purge_expired(now).await?;
         let n = with_pool!(self, |pool| {
             sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
                 .bind(to_ms(now))

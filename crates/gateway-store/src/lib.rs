@@ -9,6 +9,7 @@ mod db;
 mod error;
 mod events;
 mod idempotency;
+mod intents;
 mod reconcile;
 mod tenants;
 
@@ -19,6 +20,7 @@ pub use db::{Backend, Store};
 pub use error::{ParseEnumError, Result, StoreError};
 pub use events::{Event, EventType};
 pub use idempotency::{Claim, StoredResponse};
+pub use intents::{Intent, IntentState};
 pub use reconcile::{
     ConfirmError, RunCounters, RunPhase, RunRecord, RunStatus, RunTrigger, ScheduleEntry,
 };

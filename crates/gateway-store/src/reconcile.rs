@@ -60,6 +60,9 @@ pub enum RunTrigger {
     Api,
     /// `crm-gateway reconcile --credential ID`.
     Cli,
+    /// A retried create whose first attempt's outcome is unknown (docs/operations.md, "Writes
+    /// whose outcome is unknown").
+    Recovery,
 }
 
 impl RunTrigger {
@@ -69,6 +72,7 @@ impl RunTrigger {
             RunTrigger::Schedule => "schedule",
             RunTrigger::Api => "api",
             RunTrigger::Cli => "cli",
+            RunTrigger::Recovery => "recovery",
         }
     }
 }
@@ -94,7 +98,7 @@ impl RunPhase {
 }
 
 macro_rules! from_str_enum {
-    ($t:ty, $kind:literal, [$($v:expr),*]) => {
+    ($t:ty, $kind:literal, [$($v:expr),* $(,)?]) => {
         impl FromStr for $t {
             type Err = ParseEnumError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -124,7 +128,12 @@ from_str_enum!(
 from_str_enum!(
     RunTrigger,
     "run trigger",
-    [RunTrigger::Schedule, RunTrigger::Api, RunTrigger::Cli]
+    [
+        RunTrigger::Schedule,
+        RunTrigger::Api,
+        RunTrigger::Cli,
+        RunTrigger::Recovery,
+    ]
 );
 from_str_enum!(
     RunPhase,

@@ -171,7 +171,7 @@ fn seen(contact: &RemoteContact) -> SeenContact {
     }
 }
 
-fn output(entry: &IndexEntry, c: RemoteContact) -> Contact {
+pub(super) fn output(entry: &IndexEntry, c: RemoteContact) -> Contact {
     Contact {
         id: entry.id.clone(),
         remote_id: entry.remote_id.clone(),
@@ -195,7 +195,7 @@ fn output(entry: &IndexEntry, c: RemoteContact) -> Contact {
 }
 
 /// What the index alone knows: used for contacts deleted in the provider.
-fn tombstone(entry: &IndexEntry) -> Contact {
+pub(super) fn tombstone(entry: &IndexEntry) -> Contact {
     output(
         entry,
         RemoteContact {
@@ -205,7 +205,7 @@ fn tombstone(entry: &IndexEntry) -> Contact {
     )
 }
 
-async fn index_one(
+pub(super) async fn index_one(
     state: &AppState,
     tenant: &TenantId,
     cred: &CredentialRecord,
@@ -316,6 +316,7 @@ fn write_answer(
 pub async fn create_contact(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
+    key: Option<axum::Extension<crate::idempotency::KeyInUse>>,
     QueryParams(q): QueryParams<WriteQuery>,
     JsonBody(input): JsonBody<ContactInput>,
 ) -> ApiResult<axum::response::Response> {
@@ -332,13 +333,33 @@ pub async fn create_contact(
         })
         .into_response());
     }
-    let outcome = observe(&state, &tenant, &cred, adapter.create_contact(&input).await).await?;
+    let key = key.map(|axum::Extension(k)| k.0);
+    if let Some(key) = &key {
+        let before = super::recovery::before_create(
+            &state,
+            &tenant,
+            &cred,
+            adapter.as_ref(),
+            key,
+            &input,
+            &warnings,
+        )
+        .await?;
+        if let super::recovery::Before::Answer(answer) = before {
+            return Ok(answer);
+        }
+    }
+    let result = adapter.create_contact(&input).await;
+    if let (Some(key), Err(e)) = (&key, &result) {
+        super::recovery::after_failure(&state, &tenant, key, e).await;
+    }
+    let outcome = observe(&state, &tenant, &cred, result).await?;
     let entry = index_one(
         &state,
         &tenant,
         &cred,
         &outcome.contact,
-        IndexOrigin::Created,
+        IndexOrigin::Created(key),
     )
     .await?;
     tracing::info!(credential = %cred.id, contact = %entry.id, "contact created");

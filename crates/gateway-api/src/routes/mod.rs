@@ -7,3 +7,4 @@ pub mod events;
 pub mod health;
 pub mod providers;
 pub mod reconciliations;
+mod recovery;

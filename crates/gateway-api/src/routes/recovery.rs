@@ -1,0 +1,201 @@
+//! Creates whose outcome is unknown (docs/operations.md, "Writes whose outcome is unknown").
+//! A create sent under an `Idempotency-Key` records an intent before the provider call. If the
+//! attempt ends without a contact in the index — the process died, the provider timed out, or
+//! it failed after it may have written — a retry with the same key must not simply create
+//! again: it waits for a reconciliation pass, which either finds the contact (the retry answers
+//! with it) or proves it was never made (the retry creates it).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use gateway_core::{
+    AdapterError, ContactId, ContactInput, CreateMatch, CrmAdapter, ErrorKind, Operation, RemoteId,
+    TenantId, Warning,
+};
+use gateway_store::{CredentialRecord, DetectedBy, Intent, IntentState, RunTrigger};
+
+use super::contacts::{index_one, output, tombstone, ContactWriteOut};
+use crate::error::{ApiError, ApiResult};
+use crate::idempotency::DoNotStore;
+use crate::service::failed;
+use crate::state::AppState;
+use gateway_store::IndexOrigin;
+
+/// What a create under a key does before calling the provider.
+pub(super) enum Before {
+    /// Send it; the intent is recorded.
+    Send,
+    /// Answer this instead (the earlier attempt's contact, or "still checking").
+    Answer(Response),
+}
+
+fn chrono_dur(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::seconds(60))
+}
+
+/// Looks at what earlier attempts with `key` left, then records this attempt's intent.
+/// Providers that cannot list are left out: nothing could resolve their intents.
+pub(super) async fn before_create(
+    state: &AppState,
+    tenant: &TenantId,
+    cred: &CredentialRecord,
+    adapter: &dyn CrmAdapter,
+    key: &str,
+    input: &ContactInput,
+    warnings: &[Warning],
+) -> ApiResult<Before> {
+    if !adapter.declaration().supports(Operation::List) {
+        return Ok(Before::Send);
+    }
+    if let Some(intent) = state.store().intent_get(tenant, key).await? {
+        if intent.credential_id == cred.id {
+            match &intent.state {
+                IntentState::Adopted {
+                    contact_id,
+                    remote_id,
+                } => {
+                    let answer = adopted(
+                        state, tenant, cred, adapter, contact_id, remote_id, input, warnings,
+                    )
+                    .await?;
+                    return Ok(Before::Answer(answer));
+                }
+                IntentState::Open => return pending(state, tenant, cred, &intent).await,
+                IntentState::Absent => {}
+            }
+        }
+    }
+    let cfg = &state.config().idempotency;
+    let now = Utc::now();
+    state
+        .store()
+        .intent_open(
+            tenant,
+            key,
+            &cred.id,
+            &CreateMatch::of_input(cred.id.as_str(), input),
+            now,
+            now + chrono_dur(cfg.settle_after),
+            now + chrono_dur(cfg.window),
+        )
+        .await?;
+    Ok(Before::Send)
+}
+
+/// After a create failed: a refusal made nothing (forget the intent); an answer lost on the way
+/// back or a provider failure after sending leaves it open, to be settled by a reconciliation.
+pub(super) async fn after_failure(
+    state: &AppState,
+    tenant: &TenantId,
+    key: &str,
+    e: &AdapterError,
+) {
+    let store = state.store();
+    let refused = e.not_applied
+        || matches!(
+            e.kind,
+            ErrorKind::InvalidInput
+                | ErrorKind::Conflict
+                | ErrorKind::NotFound
+                | ErrorKind::CredentialRejected
+                | ErrorKind::Misconfigured
+                | ErrorKind::RateLimited
+                | ErrorKind::Unsupported
+                | ErrorKind::CircuitOpen
+        );
+    let result = if refused {
+        store.intent_delete(tenant, key).await
+    } else if e.kind == ErrorKind::Timeout || e.provider_status.is_none() {
+        // The request may still be running at the provider.
+        let settle = chrono_dur(state.config().idempotency.settle_after);
+        store
+            .intent_settle_at(tenant, key, Utc::now() + settle)
+            .await
+    } else {
+        // The provider answered: whatever it did is done.
+        store.intent_settle_at(tenant, key, Utc::now()).await
+    };
+    if let Err(err) = result {
+        tracing::warn!(error = %err, "could not record the outcome of a failed create");
+    }
+}
+
+/// An earlier attempt's outcome is not known yet: ask for a reconciliation once the provider can
+/// no longer apply it, and tell the client when to come back. Not stored for the key.
+async fn pending(
+    state: &AppState,
+    tenant: &TenantId,
+    cred: &CredentialRecord,
+    intent: &Intent,
+) -> ApiResult<Before> {
+    let now = Utc::now();
+    let (wait, run) = if intent.settle_at > now {
+        let wait = (intent.settle_at - now).to_std().unwrap_or_default();
+        (wait, "(not started yet)".to_owned())
+    } else {
+        let run = state
+            .store()
+            .run_request(tenant, &cred.id, RunTrigger::Recovery)
+            .await?;
+        tracing::info!(credential = %cred.id, run = %run.id, "checking an interrupted create");
+        (std::time::Duration::from_secs(2), run.id.to_string())
+    };
+    let mut response = ApiError::WriteOutcomePending {
+        retry_after: wait,
+        run,
+    }
+    .into_response();
+    response.extensions_mut().insert(DoNotStore);
+    Ok(Before::Answer(response))
+}
+
+/// The earlier attempt made `remote_id`: answer as its create would have.
+#[allow(clippy::too_many_arguments)]
+async fn adopted(
+    state: &AppState,
+    tenant: &TenantId,
+    cred: &CredentialRecord,
+    adapter: &dyn CrmAdapter,
+    contact_id: &ContactId,
+    remote_id: &RemoteId,
+    input: &ContactInput,
+    warnings: &[Warning],
+) -> ApiResult<Response> {
+    let mut warnings = warnings.to_vec();
+    warnings.push(Warning::new(
+        "",
+        "recovered",
+        format!(
+            "an earlier attempt with this Idempotency-Key made this contact (remoteId {remote_id}) but its answer was lost; \
+             reconciliation found it. Values a create writes after its first provider call (addresses, further emails \
+             or phones) may be missing: read the contact and PATCH what is"
+        ),
+    ));
+    let single_step = adapter.plan_write(Operation::Create, None, input).len() <= 1;
+    let contact = match adapter.get_contact(remote_id).await {
+        Ok(remote) => {
+            let entry = index_one(state, tenant, cred, &remote, IndexOrigin::Read).await?;
+            output(&entry, remote)
+        }
+        Err(e) if e.is_provider_not_found() => {
+            let entry = state
+                .store()
+                .index_mark_deleted(tenant, &cred.id, contact_id, DetectedBy::OnUse, Utc::now())
+                .await?;
+            tombstone(&entry)
+        }
+        Err(e) => return Err(failed(state, tenant, cred, e).await),
+    };
+    tracing::info!(credential = %cred.id, contact = %contact_id, "interrupted create answered with the contact it made");
+    Ok((
+        StatusCode::OK,
+        Json(ContactWriteOut {
+            complete: single_step,
+            contact,
+            warnings,
+            failed_steps: Vec::new(),
+        }),
+    )
+        .into_response())
+}
