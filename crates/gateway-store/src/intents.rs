@@ -92,15 +92,22 @@ impl TryFrom<Row> for Intent {
 }
 
 impl crate::Store {
-    /// The intent of `key`, if any.
-    pub async fn intent_get(&self, tenant: &TenantId, key: &str) -> Result<Option<Intent>> {
+    /// The intent of `key` that has not expired by `now`, if any.
+    pub async fn intent_get(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Intent>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM write_intents WHERE tenant_id = $1 AND idempotency_key = $2"
+            "SELECT {COLUMNS} FROM write_intents WHERE tenant_id = $1 AND idempotency_key = $2 \
+             AND expires_at > $3"
         );
         let row: Option<Row> = with_pool!(self, |pool| {
             sqlx::query_as(&sql)
                 .bind(tenant.as_str())
                 .bind(key)
+                .bind(to_ms(now))
                 .fetch_optional(pool)
                 .await?
         });

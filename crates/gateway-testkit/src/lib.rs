@@ -84,6 +84,12 @@ impl TestApp {
         // No periodic reconciliation unless a test asks for it: its provider calls would
         // disturb tests that count them. Runs asked for through the API still happen.
         settings.reconcile.enabled = false;
+        // Runs asked for (by the API, or by a retried create whose outcome is unknown) start
+        // within a tick; keep the wait short.
+        settings.reconcile.tick = Duration::from_millis(100);
+        // A create that failed after the provider answered settles at once; only a timeout
+        // or a crash waits this long before the check.
+        settings.api.idempotency.settle_after = Duration::from_secs(1);
         // Suites like conformance send hundreds of quick requests per tenant (validation and
         // dry runs that never reach a provider), above the default 50/s: keep the limit on (its
         // headers on every answer) but out of their way. tests/inbound.rs sets tiny limits.

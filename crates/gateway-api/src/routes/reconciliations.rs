@@ -74,7 +74,7 @@ pub struct RunOut {
     pub credential_id: String,
     /// `queued`, `running`, `succeeded`, `failed` or `held`.
     pub status: RunStatus,
-    /// `schedule`, `api` or `cli`.
+    /// `schedule`, `api`, `cli` or `recovery` (a retried create whose outcome is unknown).
     pub trigger: RunTrigger,
     /// `diff` (the provider hard-deletes: complete listing, then a lookup per vanished contact)
     /// or `native` (the provider keeps `deletedAt` tombstones).

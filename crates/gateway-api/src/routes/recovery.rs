@@ -48,8 +48,10 @@ pub(super) async fn before_create(
     if !adapter.declaration().supports(Operation::List) {
         return Ok(Before::Send);
     }
-    if let Some(intent) = state.store().intent_get(tenant, key).await? {
-        if intent.credential_id == cred.id {
+    let matcher = CreateMatch::of_input(cred.id.as_str(), input);
+    if let Some(intent) = state.store().intent_get(tenant, key, Utc::now()).await? {
+        // An intent left by an earlier, expired use of the key is not this request's.
+        if intent.credential_id == cred.id && intent.matcher == matcher {
             match &intent.state {
                 IntentState::Adopted {
                     contact_id,
@@ -74,7 +76,7 @@ pub(super) async fn before_create(
             tenant,
             key,
             &cred.id,
-            &CreateMatch::of_input(cred.id.as_str(), input),
+            &matcher,
             now,
             now + chrono_dur(cfg.settle_after),
             now + chrono_dur(cfg.window),
