@@ -12,6 +12,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+/// Slots kept before idle ones are dropped.
+const PRUNE_AT: usize = 4096;
+
 #[derive(Default)]
 struct Slot {
     interactive: AtomicUsize,
@@ -45,7 +48,25 @@ pub fn global() -> &'static PriorityGate {
 impl PriorityGate {
     fn slot(&self, credential: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        // One entry per credential ever seen would grow without bound: past the mark, drop
+        // the slots nobody holds (only their pacing position is lost, worth one early call).
+        if slots.len() >= PRUNE_AT && !slots.contains_key(credential) {
+            slots.retain(|_, slot| Arc::strong_count(slot) > 1);
+        }
         slots.entry(credential.to_owned()).or_default().clone()
+    }
+
+    /// Credentials with a slot now.
+    pub fn len(&self) -> usize {
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether no credential has a slot.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Marks an interactive call on `credential` until the guard is dropped.
@@ -132,5 +153,19 @@ mod tests {
             g2.background("e", 2.0, Duration::ZERO).await;
         }
         assert_eq!(t.elapsed(), Duration::from_millis(1500));
+    }
+
+    #[tokio::test]
+    async fn idle_slots_are_dropped_past_the_mark() {
+        let gate = PriorityGate::default();
+        let held = gate.interactive("held");
+        for i in 0..PRUNE_AT * 2 {
+            let _g = gate.interactive(&format!("cred-{i}"));
+        }
+        assert!(gate.len() <= PRUNE_AT, "{}", gate.len());
+        // A slot in use survives pruning.
+        assert_eq!(gate.interactive_in_flight("held"), 1);
+        drop(held);
+        assert_eq!(gate.interactive_in_flight("held"), 0);
     }
 }

@@ -54,7 +54,8 @@ pub async fn interactive_priority(req: Request, next: Next) -> Response {
                 .find(|(k, _)| k == "credentialId")
                 .map(|(_, v)| v.into_owned())
         });
-    match credential {
+    // Only well-formed ids: anything else is refused later, and must not get a gate slot.
+    match credential.filter(|c| gateway_core::CredentialId::parse(c).is_ok()) {
         Some(cred) => {
             let _guard = gateway_jobs::gate::global().interactive(&cred);
             next.run(req).await

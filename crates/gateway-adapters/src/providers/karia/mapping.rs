@@ -61,10 +61,10 @@ impl From<wire::Contact> for RemoteContact {
 
         let mut time = |key: &str, raw: Option<String>| -> Option<DateTime<Utc>> {
             let raw = raw?;
-            match DateTime::parse_from_rfc3339(&raw) {
-                Ok(t) => Some(t.with_timezone(&Utc)),
-                // Not RFC 3339 (§2.4 shows only "string"): kept as sent rather than lost.
-                Err(_) => {
+            match lenient_time(&raw) {
+                Some(t) => Some(t),
+                // Not a time we can read (§2.4 shows only "string"): kept as sent, not lost.
+                None => {
                     remote.insert(key.to_owned(), Value::String(raw));
                     None
                 }
@@ -72,7 +72,17 @@ impl From<wire::Contact> for RemoteContact {
         };
         let remote_created_at = time("createdAt", c.created_at);
         let remote_updated_at = time("lastUpdatedAt", c.last_updated_at);
-        let remote_deleted_at = time("deletedAt", c.deleted_at);
+        // Any non-empty deletedAt means soft-deleted, even one we cannot read as a time: then
+        // the last known time stands in for it (a deleted contact must never pass for live).
+        let deleted_raw = c.deleted_at.filter(|d| !d.trim().is_empty());
+        let unreadable_deletion = deleted_raw.is_some();
+        let remote_deleted_at = time("deletedAt", deleted_raw).or_else(|| {
+            unreadable_deletion.then(|| {
+                remote_updated_at
+                    .or(remote_created_at)
+                    .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+            })
+        });
 
         RemoteContact {
             remote_id: RemoteId(c.id.text()),
@@ -509,4 +519,56 @@ pub(super) fn additions(current: Option<&RemoteContact>, input: &ContactInput) -
         }
     }
     out
+}
+
+/// Reads a Karia timestamp: RFC 3339 (what the samples show), or the other shapes a "string"
+/// time often takes: `YYYY-MM-DD HH:MM:SS[.fff]` (UTC), a bare date, or Unix seconds or
+/// milliseconds.
+fn lenient_time(raw: &str) -> Option<DateTime<Utc>> {
+    let raw = raw.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(raw, format) {
+            return Some(t.and_utc());
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    }
+    let n: i64 = raw.parse().ok()?;
+    // Above 1e11 seconds is year 5138: such a figure is milliseconds.
+    if n.abs() >= 100_000_000_000 {
+        DateTime::from_timestamp_millis(n)
+    } else {
+        DateTime::from_timestamp(n, 0)
+    }
+}
+
+#[cfg(test)]
+mod lenient_tests {
+    use super::lenient_time;
+
+    #[test]
+    fn reads_the_usual_time_shapes() {
+        let want = "2024-03-01T10:20:30Z";
+        for raw in [
+            "2024-03-01T10:20:30Z",
+            "2024-03-01T11:20:30+01:00",
+            "2024-03-01 10:20:30",
+            "2024-03-01T10:20:30",
+            "1709288430",
+            "1709288430000",
+        ] {
+            let t = lenient_time(raw).unwrap_or_else(|| panic!("{raw}"));
+            assert_eq!(
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                want,
+                "{raw}"
+            );
+        }
+        assert!(lenient_time("2024-03-01").is_some());
+        assert!(lenient_time("yesterday").is_none());
+    }
 }

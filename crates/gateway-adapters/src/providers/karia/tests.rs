@@ -187,6 +187,27 @@ fn soft_deleted_contact_carries_its_tombstone() {
 }
 
 #[test]
+fn an_unreadable_deleted_at_still_means_deleted() {
+    let mut v = fixture_json("contact_deleted.json");
+    let obj = v
+        .get_mut("response")
+        .and_then(Value::as_object_mut)
+        .unwrap_or_else(|| panic!("contact_deleted.json has a response object"));
+    obj.insert("deletedAt".into(), json!("last tuesday"));
+    let bytes = serde_json::to_vec(&v).expect("json");
+    let c: wire::Contact = parse_body(200, &bytes).expect("contact");
+    let c = RemoteContact::from(c);
+    assert!(
+        c.remote_deleted_at.is_some(),
+        "flagged, not passed off as live"
+    );
+    assert_eq!(
+        c.remote_fields["deletedAt"], "last tuesday",
+        "the raw value is kept"
+    );
+}
+
+#[test]
 fn list_fixture_maps_each_contact() {
     let list: wire::ContactList =
         parse_body(200, fixture("contact_list.json").as_bytes()).expect("list");
