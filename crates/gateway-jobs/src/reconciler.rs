@@ -268,6 +268,8 @@ impl Pass<'_> {
             }
             self.call_slot().await;
             self.counters.provider_calls += 1;
+            // The page is as of its request: a flag written while it was in flight stands.
+            let fetched_at = Utc::now();
             let result = self
                 .adapter
                 .list_contacts(ListRequest {
@@ -297,7 +299,7 @@ impl Pass<'_> {
                     &self.run.tenant_id,
                     &self.run.credential_id,
                     &seen,
-                    Utc::now(),
+                    fetched_at,
                     &self.origin,
                 )
                 .await?;

@@ -211,11 +211,13 @@ impl TryFrom<IndexRow> for IndexEntry {
     }
 }
 
-/// The upsert for `rows` seen contacts. `$1` tenant, `$2` credential, `$3` now, `$4` the
+/// The upsert for `rows` seen contacts. `$1` tenant, `$2` credential, `$3` now (when the
+/// contacts were fetched), `$4` the
 /// `created_via` of rows this inserts (or of known rows that had none); then 8 per row.
 ///
 /// On conflict the existing id is kept; a timestamp the provider did not send keeps its known
-/// value; deletion state follows what was seen (a contact seen alive is restored). `updated_at`
+/// value; deletion state follows what was seen (a contact seen alive is restored, unless an
+/// on-use flag came after the fetch: [`STALE_SIGHTING`]). `updated_at`
 /// moves only when something indexed changed. The tenant guard stops a caller naming another
 /// tenant's credential from touching its rows: such rows are neither updated nor returned.
 fn upsert_sql(rows: usize) -> String {
@@ -245,13 +247,13 @@ fn upsert_sql(rows: usize) -> String {
         " ON CONFLICT (credential_id, remote_id) DO UPDATE SET \
          remote_created_at = COALESCE(excluded.remote_created_at, contact_index.remote_created_at), \
          remote_updated_at = COALESCE(excluded.remote_updated_at, contact_index.remote_updated_at), \
-         remote_deleted = excluded.remote_deleted, \
-         remote_deleted_at = excluded.remote_deleted_at, \
-         deletion_detected_by = excluded.deletion_detected_by, \
+         remote_deleted = CASE WHEN {stale} THEN contact_index.remote_deleted ELSE excluded.remote_deleted END, \
+         remote_deleted_at = CASE WHEN {stale} THEN contact_index.remote_deleted_at ELSE excluded.remote_deleted_at END, \
+         deletion_detected_by = CASE WHEN {stale} THEN contact_index.deletion_detected_by ELSE excluded.deletion_detected_by END, \
          last_seen_at = excluded.last_seen_at, \
          fingerprint = excluded.fingerprint, \
          created_via = COALESCE(contact_index.created_via, excluded.created_via), \
-         updated_at = CASE WHEN \
+         updated_at = CASE WHEN {stale} THEN contact_index.updated_at WHEN \
            contact_index.remote_created_at IS DISTINCT FROM COALESCE(excluded.remote_created_at, contact_index.remote_created_at) \
            OR contact_index.remote_updated_at IS DISTINCT FROM COALESCE(excluded.remote_updated_at, contact_index.remote_updated_at) \
            OR contact_index.remote_deleted <> excluded.remote_deleted \
@@ -262,8 +264,13 @@ fn upsert_sql(rows: usize) -> String {
          WHERE contact_index.tenant_id = excluded.tenant_id RETURNING ",
     );
     sql.push_str(COLUMNS);
-    sql
+    sql.replace("{stale}", STALE_SIGHTING)
 }
+
+/// A sighting older than an on-use deletion flag: the page was fetched (`$3`) before a read or
+/// write got the provider's 404 and flagged the row, so it must not restore the contact.
+const STALE_SIGHTING: &str = "(contact_index.remote_deleted AND NOT excluded.remote_deleted \
+     AND contact_index.deletion_detected_by = 'on_use' AND contact_index.updated_at > $3)";
 
 /// `$1` credential, then one remote id per row.
 fn prior_sql(rows: usize) -> String {

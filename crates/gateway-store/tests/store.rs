@@ -1043,6 +1043,31 @@ async fn index_deletion_lifecycle(store: &Store) {
     assert!(!restored[0].remote_deleted);
     assert_eq!(restored[0].deletion_detected_by, None);
 
+    // A page fetched before an on-use flag and written after it does not restore the contact;
+    // one fetched after the flag does. (The flag's row change is stamped with the clock.)
+    let fetched_before = Utc::now() - Duration::seconds(1);
+    let flagged = store
+        .index_mark_deleted(&t, &cred, &e[1].id, DetectedBy::OnUse, now)
+        .await
+        .unwrap();
+    let stale = store
+        .index_seen(&t, &cred, &[seen("r2", "b")], fetched_before)
+        .await
+        .unwrap();
+    assert!(stale[0].remote_deleted, "a stale page restored it");
+    assert_eq!(stale[0].deletion_detected_by, Some(DetectedBy::OnUse));
+    assert_eq!(stale[0].updated_at, flagged.updated_at);
+    let fresh = store
+        .index_seen(
+            &t,
+            &cred,
+            &[seen("r2", "b")],
+            Utc::now() + Duration::seconds(1),
+        )
+        .await
+        .unwrap();
+    assert!(!fresh[0].remote_deleted);
+
     assert!(matches!(
         store
             .index_mark_deleted(&t, &cred, &ContactId::generate(), DetectedBy::OnUse, now)
