@@ -410,6 +410,30 @@ impl CredentialGuard {
     }
 }
 
+/// A probe's claim on the half-open breaker. A call that ends without a verdict gives the probe
+/// back on drop, and that includes a call whose future is dropped mid-flight (the API's caller
+/// hung up): otherwise the breaker would stay half-open, refusing every call of the credential
+/// for good.
+struct ProbeClaim<'a> {
+    guard: &'a CredentialGuard,
+    armed: bool,
+}
+
+impl ProbeClaim<'_> {
+    /// The call reached a verdict (recorded on the breaker): nothing to give back.
+    fn settle(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for ProbeClaim<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.guard.release_probe();
+        }
+    }
+}
+
 // ------------------------------------------------------------------------------------------
 // The decorator
 // ------------------------------------------------------------------------------------------
@@ -497,15 +521,17 @@ impl ResilientAdapter {
                     .with_retry_after(Some(wait.max(Duration::from_secs(1)))));
                 }
             };
+            let mut probe = ProbeClaim {
+                guard: &self.guard,
+                armed: probing,
+            };
             if let Err(wait) = self
                 .guard
                 .budget
                 .acquire(cost, priority, self.cfg.interactive_max_wait)
                 .await
             {
-                if probing {
-                    self.guard.release_probe();
-                }
+                drop(probe);
                 return Err(AdapterError::new(
                     ErrorKind::RateLimited,
                     provider,
@@ -529,19 +555,20 @@ impl ResilientAdapter {
             };
             match outcome {
                 Ok(v) => {
+                    probe.settle();
                     self.guard.record(&self.cfg, false, provider);
                     return Ok(v);
                 }
                 Err(e) => {
                     if breaker_failure(&e) {
+                        probe.settle();
                         self.guard.record(&self.cfg, true, provider);
                     } else if e.kind == ErrorKind::RateLimited {
                         // A 429 says nothing about the provider being down.
-                        if probing {
-                            self.guard.release_probe();
-                        }
+                        drop(probe);
                     } else {
                         // The provider answered (4xx, unreadable 2xx…): it is up.
+                        probe.settle();
                         self.guard.record(&self.cfg, false, provider);
                     }
                     if attempt >= self.cfg.max_retries || !may_retry(&e, safety) {

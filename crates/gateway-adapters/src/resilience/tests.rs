@@ -237,6 +237,74 @@ async fn breaker_opens_fails_fast_probes_and_closes() {
     assert_eq!(inner.calls(), 6);
 }
 
+/// Fails its first read, never answers its second, answers the rest: a provider that is down,
+/// then a probe whose caller gives up, then a provider that is back.
+struct FailHangRecover {
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl CrmAdapter for FailHangRecover {
+    fn provider(&self) -> ProviderKind {
+        ProviderKind::Bird
+    }
+    fn declaration(&self) -> &ProviderDeclaration {
+        crate::declaration(ProviderKind::Bird).expect("bird")
+    }
+    fn plan_write(&self, _: Operation, _: Option<&RemoteId>, _: &ContactInput) -> Vec<PlannedCall> {
+        Vec::new()
+    }
+    async fn health_check(&self) -> Result<(), AdapterError> {
+        Ok(())
+    }
+    async fn create_contact(&self, _: &ContactInput) -> Result<WriteOutcome, AdapterError> {
+        Ok(WriteOutcome::complete(RemoteContact::default()))
+    }
+    async fn get_contact(&self, _: &RemoteId) -> Result<RemoteContact, AdapterError> {
+        match self.calls.fetch_add(1, Ordering::SeqCst) {
+            0 => Err(AdapterError::new(
+                ErrorKind::Unavailable,
+                ProviderKind::Bird,
+                "down",
+            )),
+            1 => std::future::pending().await,
+            _ => Ok(RemoteContact::default()),
+        }
+    }
+    async fn delete_contact(&self, _: &RemoteId) -> Result<(), AdapterError> {
+        Ok(())
+    }
+}
+
+/// A probe dropped mid-call (the API's caller hung up) must not leave the breaker half-open:
+/// that refused every later call of the credential with `CircuitOpen`, for good.
+#[tokio::test(start_paused = true)]
+async fn a_probe_whose_caller_gives_up_does_not_wedge_the_breaker() {
+    let c = ResilienceConfig {
+        max_retries: 0,
+        failure_threshold: 1,
+        ..cfg()
+    };
+    let inner = Arc::new(FailHangRecover {
+        calls: AtomicUsize::new(0),
+    });
+    let guard = Arc::new(CredentialGuard::new(&c));
+    let a = ResilientAdapter::new(inner.clone(), c, guard);
+    a.get_contact(&rid()).await.expect_err("down");
+    assert_eq!(a.guard.breaker_state(), BreakerState::Open);
+
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let gave_up = tokio::time::timeout(Duration::from_secs(1), a.get_contact(&rid())).await;
+    assert!(gave_up.is_err(), "the probe hangs and its caller gives up");
+
+    // The next call probes again instead of being refused; the provider is back: closed.
+    a.get_contact(&rid())
+        .await
+        .expect("a new probe goes through");
+    assert_eq!(a.guard.breaker_state(), BreakerState::Closed);
+    assert_eq!(inner.calls.load(Ordering::SeqCst), 3);
+}
+
 #[tokio::test(start_paused = true)]
 async fn provider_answers_and_429s_do_not_open_the_breaker() {
     let c = ResilienceConfig {
