@@ -87,6 +87,9 @@ struct Target {
     create_body: String,
     /// Processes whose CPU time is "the proxy's": the gateway, or nginx's master and workers.
     proxy_pids: Vec<u32>,
+    /// The PostgreSQL database the gateway uses: its server backends work outside the
+    /// gateway's process, so their CPU time is counted apart.
+    pg_database: Option<String>,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -131,6 +134,23 @@ fn status_kb(pid: u32, key: &str) -> u64 {
                 .ok()
         })
         .unwrap_or(0)
+}
+
+/// The server processes of one PostgreSQL database (their titles read
+/// `postgres: [CLUSTER:] USER DATABASE HOST(PORT) STATE`).
+fn pg_backends(database: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let title = String::from_utf8_lossy(&c);
+                title.starts_with("postgres: ")
+                    && title.split_whitespace().take(4).any(|w| w == database)
+            })
+        })
+        .collect()
 }
 
 fn children(parent: u32) -> Vec<u32> {
@@ -274,6 +294,7 @@ async fn gateway_target(
     gw: &str,
     sim: &str,
     pid: u32,
+    db: &str,
 ) -> anyhow::Result<(Target, Value)> {
     let tenant = json_call(
         http.post(format!("{gw}/admin/tenants"))
@@ -332,6 +353,11 @@ async fn gateway_target(
         create_path: format!("/crm/contacts?credentialId={cred}"),
         create_body: input.to_string(),
         proxy_pids: vec![pid],
+        pg_database: db
+            .starts_with("postgres")
+            .then(|| url::Url::parse(db).ok())
+            .flatten()
+            .map(|u| u.path().trim_start_matches('/').to_owned()),
     };
     Ok((target, plan["requests"][0]["body"].clone()))
 }
@@ -349,6 +375,7 @@ fn bird_target(name: &str, base: &str, ids: &[String], body: &Value, pids: Vec<u
         create_path: contacts.clone(),
         create_body: body.to_string(),
         proxy_pids: pids,
+        pg_database: None,
     }
 }
 
@@ -380,6 +407,7 @@ struct Measure {
     p50_ms: f64,
     p99_ms: f64,
     proxy_us: Option<f64>,
+    db_us: Option<f64>,
     sim_us: f64,
 }
 
@@ -418,8 +446,11 @@ async fn run_wrk(
     let script = dir.join("bench.lua");
     std::fs::write(&script, lua)?;
 
+    let db_pids = t.pg_database.as_deref().map(pg_backends);
+    let db0 = db_pids.as_deref().map(cpu_us);
     let (proxy0, sim0) = (cpu_us(&t.proxy_pids), cpu_us(&[sim_pid]));
     let out = tokio::process::Command::new("wrk")
+        .kill_on_drop(true)
         .arg(format!("-t{}", conns.min(2)))
         .arg(format!("-c{conns}"))
         .arg(format!("-d{secs}s"))
@@ -429,6 +460,7 @@ async fn run_wrk(
         .output()
         .await?;
     let (proxy1, sim1) = (cpu_us(&t.proxy_pids), cpu_us(&[sim_pid]));
+    let db1 = db_pids.as_deref().map(cpu_us);
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text
         .lines()
@@ -449,20 +481,23 @@ async fn run_wrk(
         p50_ms: v["p50Us"].as_f64().unwrap_or(0.0) / 1000.0,
         p99_ms: v["p99Us"].as_f64().unwrap_or(0.0) / 1000.0,
         proxy_us: (!t.proxy_pids.is_empty()).then(|| per(proxy1.saturating_sub(proxy0))),
+        db_us: db0.zip(db1).map(|(a, b)| per(b.saturating_sub(a))),
         sim_us: per(sim1.saturating_sub(sim0)),
     })
 }
 
 fn print_row(target: &str, op: Op, conns: usize, m: &Measure) {
-    let proxy = m.proxy_us.map_or("—".into(), |u| format!("{u:.0}"));
+    let us = |v: Option<f64>| v.map_or("—".into(), |u| format!("{u:.0}"));
     println!(
-        "| {target} | {} | {conns} | {:.0} | {:.2} | {:.2} | {} / {} | {proxy} | {:.0} |",
+        "| {target} | {} | {conns} | {:.0} | {:.2} | {:.2} | {} / {} | {} | {} | {:.0} |",
         op.name(),
         m.rps,
         m.p50_ms,
         m.p99_ms,
         m.errors,
         m.requests,
+        us(m.proxy_us),
+        us(m.db_us),
         m.sim_us
     );
 }
@@ -515,7 +550,18 @@ async fn drop_databases(admin: Option<&str>, urls: &[String]) {
     let _ = conn.close().await;
 }
 
+/// Ctrl-C or SIGTERM drops the run, and with it every child process (see [`Proc`]), so an
+/// interrupted benchmark leaves no servers behind.
 pub async fn requests(o: &Options) -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = run(o) => r,
+        _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+        _ = term.recv() => bail!("terminated"),
+    }
+}
+
+async fn run(o: &Options) -> anyhow::Result<()> {
     tools(o.install_tools)?;
     gateway_binary()?;
     let dir = tempfile::tempdir()?;
@@ -556,7 +602,7 @@ pub async fn requests(o: &Options) -> anyhow::Result<()> {
         let gw = format!("http://127.0.0.1:{port}");
         wait_ok(&http, &format!("{gw}/readyz"), &mut p).await?;
         let idle = status_kb(p.pid(), "VmRSS:");
-        let (t, body) = gateway_target(&http, name, &gw, &sim_url, p.pid()).await?;
+        let (t, body) = gateway_target(&http, name, &gw, &sim_url, p.pid(), &db).await?;
         memory.push((name.to_string(), idle, status_kb(p.pid(), "VmRSS:")));
         plan = body;
         targets.push(t);
@@ -603,8 +649,8 @@ pub async fn requests(o: &Options) -> anyhow::Result<()> {
             run_wrk(d, t, op, 16, warm, sim.pid()).await?;
         }
     }
-    println!("| target | operation | connections | requests/s | p50 ms | p99 ms | errors / requests | proxy CPU µs/request | simulator CPU µs/request |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| target | operation | connections | requests/s | p50 ms | p99 ms | errors / requests | proxy CPU µs/request | PostgreSQL server CPU µs/request | simulator CPU µs/request |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut lines = Vec::new();
     for op in [Op::Get, Op::List, Op::Create] {
         for &c in conns {
@@ -613,7 +659,7 @@ pub async fn requests(o: &Options) -> anyhow::Result<()> {
                 print_row(&t.name, op, c, &m);
                 lines.push(json!({"case": "requests", "target": t.name, "operation": op.name(), "connections": c,
                     "requests": m.requests, "errors": m.errors, "rps": m.rps, "p50Ms": m.p50_ms, "p99Ms": m.p99_ms,
-                    "proxyCpuUsPerRequest": m.proxy_us, "simulatorCpuUsPerRequest": m.sim_us}));
+                    "proxyCpuUsPerRequest": m.proxy_us, "postgresCpuUsPerRequest": m.db_us, "simulatorCpuUsPerRequest": m.sim_us}));
             }
         }
     }
@@ -660,16 +706,10 @@ pub async fn requests(o: &Options) -> anyhow::Result<()> {
     let mut p = serve(db, d, port, false, "defaults")?;
     let gw = format!("http://127.0.0.1:{port}");
     wait_ok(&http, &format!("{gw}/readyz"), &mut p).await?;
-    let mut t = gateway_target(
-        &http,
-        "gateway-sqlite, default limits",
-        &gw,
-        &sim_url,
-        p.pid(),
-    )
-    .await?
-    .0;
-    t.proxy_pids = vec![p.pid()];
+    let name = "gateway-sqlite, default limits";
+    let t = gateway_target(&http, name, &gw, &sim_url, p.pid(), db)
+        .await?
+        .0;
     let m = run_wrk(d, &t, Op::Get, 16, secs, sim.pid()).await?;
     println!("\nwith the default limits (errors are 429s):");
     print_row(&t.name, Op::Get, 16, &m);
