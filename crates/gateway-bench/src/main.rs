@@ -1,17 +1,22 @@
-//! `gateway-bench`: reconciliation benchmarks against the Bird simulator, each gateway in its
-//! own process so its peak memory is its own (read from `/proc/<pid>/status` `VmHWM` while it
-//! runs). Build the gateway first, in the same profile:
+//! `gateway-bench`: benchmarks of the reconciler and of the request path against the Bird
+//! simulator, each gateway in its own process so its memory and CPU time are its own (read from
+//! `/proc/<pid>/status` and `/proc/<pid>/stat`). Build the gateway first, in the same profile:
 //!
 //! ```text
 //! cargo build --release -p gateway-server -p gateway-bench
 //! target/release/gateway-bench reconcile-1m          # one credential, 1,000,000 contacts
 //! target/release/gateway-bench many-credentials      # 10,000 credentials × 100 contacts
-//! target/release/gateway-bench all
+//! target/release/gateway-bench all                   # the two above
+//! target/release/gateway-bench requests              # create/get/list vs. direct and nginx (wrk)
 //! ```
 //!
 //! Options: `--contacts N`, `--credentials N`, `--concurrency N` (runs per process in
 //! many-credentials), `--postgres ADMIN_URL` (a fresh database on that server instead of a
-//! SQLite file). Figures go to stdout as text and one JSON line per case.
+//! SQLite file; for `requests`, in addition to SQLite), `--duration SECONDS` and
+//! `--connections 1,16,64` (requests), `--install-tools` (requests: apt-get install what is
+//! missing of wrk and nginx). Figures go to stdout as text and one JSON line per case.
+
+mod requests;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -33,6 +38,9 @@ struct Options {
     credentials: usize,
     concurrency: usize,
     postgres: Option<String>,
+    duration: u64,
+    connections: Vec<usize>,
+    install_tools: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +51,9 @@ fn main() -> anyhow::Result<()> {
         credentials: 10_000,
         concurrency: 8,
         postgres: None,
+        duration: 10,
+        connections: vec![1, 16, 64],
+        install_tools: false,
     };
     while let Some(a) = args.next() {
         let mut value = || args.next().context("missing value");
@@ -51,6 +62,14 @@ fn main() -> anyhow::Result<()> {
             "--credentials" => o.credentials = value()?.parse()?,
             "--concurrency" => o.concurrency = value()?.parse()?,
             "--postgres" => o.postgres = Some(value()?),
+            "--duration" => o.duration = value()?.parse()?,
+            "--connections" => {
+                o.connections = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            "--install-tools" => o.install_tools = true,
             other => bail!("unknown option {other}"),
         }
     }
@@ -66,7 +85,10 @@ fn main() -> anyhow::Result<()> {
                 reconcile_one(&o).await?;
                 many_credentials(&o).await
             }
-            other => bail!("unknown case {other}; use reconcile-1m, many-credentials or all"),
+            "requests" => requests::requests(&o).await,
+            other => {
+                bail!("unknown case {other}; use reconcile-1m, many-credentials, all or requests")
+            }
         }
     })
 }
@@ -102,8 +124,8 @@ fn gateway_binary() -> anyhow::Result<PathBuf> {
 }
 
 /// A fresh database: a SQLite file in `dir`, or a new database on the PostgreSQL server.
-async fn database(o: &Options, dir: &Path) -> anyhow::Result<String> {
-    match &o.postgres {
+async fn database(postgres: Option<&str>, dir: &Path) -> anyhow::Result<String> {
+    match postgres {
         None => Ok(format!("sqlite://{}/bench.db?mode=rwc", dir.display())),
         Some(admin) => {
             let name = format!("crm_bench_{}", uuid::Uuid::new_v4().simple());
@@ -299,7 +321,7 @@ async fn reconcile_one(o: &Options) -> anyhow::Result<()> {
         direct.as_secs_f64(),
         direct.as_secs_f64() * 1000.0 / direct_pages as f64
     );
-    let db = database(o, dir.path()).await?;
+    let db = database(o.postgres.as_deref(), dir.path()).await?;
     let store = open_store(&db).await?;
     let cred = credentials(&store, &base, 1).await?.remove(0);
     store.close().await;
@@ -348,7 +370,7 @@ async fn many_credentials(o: &Options) -> anyhow::Result<()> {
     let base = sandbox().await?;
     seed(&http, &base, per).await?;
     println!("\n== {n} credentials × {per} contacts (one Bird workspace behind all), {} runs at a time ==", o.concurrency);
-    let db = database(o, dir.path()).await?;
+    let db = database(o.postgres.as_deref(), dir.path()).await?;
     let store = open_store(&db).await?;
     let t = Instant::now();
     credentials(&store, &base, n).await?;
