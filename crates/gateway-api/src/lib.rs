@@ -96,9 +96,16 @@ async fn request_context(req: Request, next: Next) -> Response {
         .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
     let span = tracing::info_span!("request", request_id = %id, %method, route = %route);
     let started = Instant::now();
-    let mut response = gateway_transport::with_request_id(id.clone(), next.run(req))
-        .instrument(span.clone())
-        .await;
+    // The request runs in its own task, so a client that hangs up does not cancel it half-way:
+    // a provider write still gets its index row, and a database transaction (SQLite's BEGIN
+    // IMMEDIATE above all) is never abandoned mid-statement on a pooled connection.
+    let task = tokio::spawn(
+        gateway_transport::with_request_id(id.clone(), next.run(req)).instrument(span.clone()),
+    );
+    let mut response = match task.await {
+        Ok(response) => response,
+        Err(e) => ApiError::Internal(anyhow::anyhow!("request task failed: {e}")).into_response(),
+    };
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }

@@ -71,7 +71,16 @@ impl BeginWrite for SqlitePool {
     fn begin_write(
         &self,
     ) -> impl Future<Output = sqlx::Result<Transaction<'static, Sqlite>>> + Send {
-        self.begin_with("BEGIN IMMEDIATE")
+        // A begin dropped half-way (its caller was cancelled while BEGIN IMMEDIATE waited for
+        // the lock) leaves the connection inside a transaction with no `Transaction` to roll it
+        // back: back in the pool, it holds the write lock until the process exits. Its own task
+        // always finishes, and a transaction nobody takes is dropped, which rolls it back.
+        let pool = self.clone();
+        async move {
+            tokio::spawn(async move { pool.begin_with("BEGIN IMMEDIATE").await })
+                .await
+                .map_err(|e| sqlx::Error::Protocol(format!("begin task failed: {e}")))?
+        }
     }
 }
 
@@ -80,7 +89,13 @@ impl BeginWrite for PgPool {
     fn begin_write(
         &self,
     ) -> impl Future<Output = sqlx::Result<Transaction<'static, Postgres>>> + Send {
-        self.begin()
+        // As on SQLite: a begin is never abandoned half-way.
+        let pool = self.clone();
+        async move {
+            tokio::spawn(async move { pool.begin().await })
+                .await
+                .map_err(|e| sqlx::Error::Protocol(format!("begin task failed: {e}")))?
+        }
     }
 }
 
