@@ -165,6 +165,9 @@ const COLUMNS: &str =
                        remote_deleted, remote_deleted_at, deletion_detected_by, last_seen_at, \
                        fingerprint, created_at, updated_at";
 
+/// How stale `lastSeenAt` may get before a read through the API records the sighting again.
+const READ_REFRESH_MS: i64 = 60_000;
+
 /// Rows per upsert statement: 8 parameters each keeps a statement far below both backends'
 /// parameter limits while a provider page (≤ 100) is a single statement.
 const UPSERT_CHUNK: usize = 250;
@@ -383,6 +386,14 @@ impl Store {
                 None => Err(StoreError::NotFound),
             };
         }
+        if *origin == IndexOrigin::Read {
+            if let Some(entries) = self.index_unchanged(tenant, cred, seen, now).await? {
+                return Ok(SeenOutcome {
+                    entries,
+                    ..SeenOutcome::default()
+                });
+            }
+        }
         // A statement may not touch the same row twice (PostgreSQL refuses), so each remote id
         // goes in once, with its last occurrence's values.
         let mut last: HashMap<&str, &SeenContact> = HashMap::new();
@@ -491,6 +502,64 @@ impl Store {
             restored: outcome_counts.1,
             flagged: outcome_counts.2,
         })
+    }
+
+    /// The entries of `seen` when a read through the API would change nothing in the index:
+    /// every contact known, live, with the same fingerprint, and seen within
+    /// [`READ_REFRESH_MS`]. Reads then take no write lock (on SQLite the single writer's);
+    /// `lastSeenAt` lags reads by at most that long. `None`: record them as usual.
+    async fn index_unchanged(
+        &self,
+        tenant: &TenantId,
+        cred: &CredentialId,
+        seen: &[SeenContact],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<IndexEntry>>> {
+        if seen.len() > UPSERT_CHUNK {
+            return Ok(None);
+        }
+        let mut sql = format!(
+            "SELECT {COLUMNS} FROM contact_index WHERE tenant_id = $1 AND credential_id = $2 \
+             AND remote_id IN ("
+        );
+        for i in 0..seen.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", i + 3));
+        }
+        sql.push(')');
+        let rows: Vec<IndexRow> = with_pool!(self, |pool| {
+            let mut q = sqlx::query_as::<_, IndexRow>(&sql)
+                .bind(tenant.as_str())
+                .bind(cred.as_str());
+            for s in seen {
+                q = q.bind(s.remote_id.as_str());
+            }
+            q.fetch_all(pool).await?
+        });
+        let mut known: HashMap<String, IndexEntry> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let entry = IndexEntry::try_from(row)?;
+            known.insert(entry.remote_id.0.clone(), entry);
+        }
+        let fresh_after = to_ms(now) - READ_REFRESH_MS;
+        let mut out = Vec::with_capacity(seen.len());
+        for s in seen {
+            let Some(entry) = known.get(s.remote_id.as_str()) else {
+                return Ok(None);
+            };
+            let unchanged = !entry.remote_deleted
+                && s.remote_deleted_at.is_none()
+                // The fingerprint covers the remote timestamps too.
+                && entry.fingerprint.as_deref() == Some(s.fingerprint.as_str())
+                && entry.last_seen_at.is_some_and(|t| to_ms(t) >= fresh_after);
+            if !unchanged {
+                return Ok(None);
+            }
+            out.push(entry.clone());
+        }
+        Ok(Some(out))
     }
 
     /// An entry by the gateway's contact id.

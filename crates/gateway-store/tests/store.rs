@@ -12,8 +12,8 @@ use std::sync::Once;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use gateway_core::{ContactId, CredentialId, ProviderKind, RemoteId, TenantId};
 use gateway_store::{
-    Backend, Cipher, CredentialPatch, DetectedBy, Health, IndexEntry, NewCredential, SeenContact,
-    Store, StoreError,
+    Backend, Cipher, CredentialPatch, DetectedBy, Health, IndexEntry, IndexOrigin, NewCredential,
+    SeenContact, Store, StoreError,
 };
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use serde_json::json;
@@ -186,6 +186,7 @@ store_suite!(
     index_deletion_lifecycle,
     index_tombstones_page_by_id,
     index_unseen_since_finds_reconciliation_candidates,
+    unchanged_reads_write_nothing,
     timestamps_keep_milliseconds,
     concurrent_writers_all_succeed,
 );
@@ -1146,6 +1147,47 @@ async fn index_tombstones_page_by_id(store: &Store) {
     assert_eq!(store.index_count(&t, &cred).await.unwrap(), 7);
 }
 
+async fn unchanged_reads_write_nothing(store: &Store) {
+    let t = tenant(store).await;
+    let cred = credential(store, &t).await;
+    let now = Utc::now();
+    let first = store
+        .index_seen(&t, &cred, &[seen("a", "1")], now)
+        .await
+        .unwrap();
+    // Read again unchanged within a minute: the same entry, nothing recorded.
+    let later = now + Duration::seconds(30);
+    let again = store
+        .index_seen(&t, &cred, &[seen("a", "1")], later)
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    // Changed, or seen long after: recorded.
+    let changed = store
+        .index_seen(&t, &cred, &[seen("a", "2")], later)
+        .await
+        .unwrap();
+    assert_eq!(changed[0].fingerprint.as_deref(), Some("2"));
+    assert_eq!(changed[0].last_seen_at, Some(truncate(later)));
+    let much_later = later + Duration::minutes(5);
+    let refreshed = store
+        .index_seen(&t, &cred, &[seen("a", "2")], much_later)
+        .await
+        .unwrap();
+    assert_eq!(refreshed[0].last_seen_at, Some(truncate(much_later)));
+    // A contact the index does not know yet is recorded at once.
+    let new = store
+        .index_seen(&t, &cred, &[seen("a", "2"), seen("b", "1")], much_later)
+        .await
+        .unwrap();
+    assert_eq!(new[0].id, first[0].id);
+    assert_eq!(store.index_count(&t, &cred).await.unwrap(), 2);
+}
+
+fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap()
+}
+
 async fn index_unseen_since_finds_reconciliation_candidates(store: &Store) {
     let t = tenant(store).await;
     let cred = credential(store, &t).await;
@@ -1163,10 +1205,17 @@ async fn index_unseen_since_finds_reconciliation_candidates(store: &Store) {
         .index_mark_deleted(&t, &cred, &e[2].id, DetectedBy::OnUse, start)
         .await
         .unwrap();
-    // One millisecond later a run starts and sees only "b".
+    // One millisecond later a run starts and sees only "b" (a run always records its sightings;
+    // an API read of an unchanged contact may skip the write).
     let run = start + Duration::milliseconds(1);
     store
-        .index_seen(&t, &cred, &[seen("b", "2")], run)
+        .index_seen_with(
+            &t,
+            &cred,
+            &[seen("b", "2")],
+            run,
+            &IndexOrigin::Reconciliation(gateway_core::RunId::generate()),
+        )
         .await
         .unwrap();
     let candidates = store
