@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use gateway_testkit::{TestApp, TestDb};
+use gateway_testkit::{Answer, TestApp, TestDb};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -206,5 +206,40 @@ async fn the_breaker_opens_fails_fast_and_closes_after_a_probe() {
     let after = app.call(Method::GET, &one, key, None).await;
     assert_eq!(after.status, StatusCode::OK, "{}", after.text);
     assert_eq!(count(&app, "bird", BIRD_GET).await, 5);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_used_up_budget_is_the_gateways_429_not_the_providers() {
+    let app = TestApp::spawn_with(TestDb::sqlite(), |s| {
+        s.resilience.bird.rate_per_second = Some(0.5);
+        s.resilience.bird.burst = Some(1);
+        s.resilience.bird.interactive_max_wait = Some(Duration::from_millis(50));
+    })
+    .await;
+    let t = app.tenant("acme").await;
+    let cred = app.credential(&t, "bird").await;
+    let path = format!("/crm/contacts?credentialId={cred}&pageSize=10");
+    // One token, refilled every 2 s: within a few quick calls the budget is empty.
+    let list_calls = |stats: &Answer| {
+        stats.body["requests"]["GET /workspaces/{workspaceId}/contacts"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let mut refused = None;
+    for _ in 0..3 {
+        let before = list_calls(&app.sim(Method::GET, "bird", "/stats", None).await);
+        let a = app.call(Method::GET, &path, Some(&t.key), None).await;
+        if a.status == StatusCode::TOO_MANY_REQUESTS {
+            let after = list_calls(&app.sim(Method::GET, "bird", "/stats", None).await);
+            assert_eq!(after, before, "the refused call never reached the provider");
+            refused = Some(a);
+            break;
+        }
+    }
+    let refused = refused.expect("the budget refused a call");
+    assert_eq!(refused.body["code"], "provider_rate_limited");
+    assert_eq!(refused.body["source"], "gateway", "{}", refused.text);
+    assert!(refused.headers.get("retry-after").is_some());
     app.stop().await;
 }

@@ -428,11 +428,21 @@ impl ApiError {
                     ),
                     ErrorKind::RateLimited => {
                         retry_after = Some(e.retry_after.unwrap_or(Duration::from_secs(1)));
-                        (
-                            StatusCode::TOO_MANY_REQUESTS,
-                            Source::Provider,
-                            "The provider is rate limiting this credential",
-                        )
+                        // No provider status: the gateway's own budget for the credential
+                        // refused the call before it was sent.
+                        if e.provider_status.is_none() {
+                            (
+                                StatusCode::TOO_MANY_REQUESTS,
+                                Source::Gateway,
+                                "The gateway's rate budget for this credential is used up",
+                            )
+                        } else {
+                            (
+                                StatusCode::TOO_MANY_REQUESTS,
+                                Source::Provider,
+                                "The provider is rate limiting this credential",
+                            )
+                        }
                     }
                     ErrorKind::Unavailable => (
                         StatusCode::BAD_GATEWAY,
