@@ -4,47 +4,14 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_crm-gateway");
-const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+mod common;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn command(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CRM_GATEWAY_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env_remove("RUST_LOG");
-    cmd
-}
-
-async fn wait_ready(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = reqwest::get(url).await {
-            if r.status().is_success() || r.status().as_u16() == 404 {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "{url} never became ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use common::{command, free_port, wait_ready, MASTER_KEY};
 
 fn terminate(child: &mut Child) -> std::process::ExitStatus {
     let _ = Command::new("kill")

@@ -9,8 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,31 +17,18 @@ use gateway_core::{CredentialId, RemoteId, TenantId};
 use gateway_store::{Cipher, Store};
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use sqlx::Connection as _;
 
-const BIN: &str = env!("CARGO_BIN_EXE_crm-gateway");
-const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+mod common;
+
+use common::{command, free_port, fresh_postgres, json, wait_healthy, MASTER_KEY};
+
 const ADMIN: &str = "crash-admin-token-0123456789";
 const KEYED_CLIENTS: usize = 6;
 const KEYLESS_CLIENTS: usize = 2;
 const BIRD_CREATE: &str = "POST /workspaces/{workspaceId}/contacts";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start(db: &str, dir: &std::path::Path, port: u16, log: &str) -> Child {
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CRM_GATEWAY_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.current_dir(dir)
+    command(dir)
         .arg("serve")
         .env("RUST_LOG", "info")
         .env("CRM_GATEWAY_LOG__FORMAT", "json")
@@ -59,49 +45,9 @@ fn start(db: &str, dir: &std::path::Path, port: u16, log: &str) -> Child {
         .env("CRM_GATEWAY_RECONCILE__TICK", "100ms")
         .env("CRM_GATEWAY_RECONCILE__MAX_PAGES_PER_SECOND", "0")
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join(log)).unwrap());
-    cmd.spawn().unwrap()
-}
-
-async fn wait_healthy(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !reqwest::get(format!("{url}/healthz"))
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "{url} never became healthy");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A fresh PostgreSQL database, or `None` after saying why that half is skipped.
-async fn postgres() -> Option<String> {
-    let required = std::env::var("CRM_GATEWAY_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-    let Ok(admin) = std::env::var("CRM_GATEWAY_TEST_POSTGRES_URL") else {
-        assert!(
-            !required,
-            "CRM_GATEWAY_REQUIRE_POSTGRES=1 but CRM_GATEWAY_TEST_POSTGRES_URL is not set"
-        );
-        eprintln!("crash test on PostgreSQL SKIPPED: CRM_GATEWAY_TEST_POSTGRES_URL is not set");
-        return None;
-    };
-    let mut conn = match sqlx::PgConnection::connect(&admin).await {
-        Ok(c) => c,
-        Err(e) => {
-            assert!(!required, "PostgreSQL is unreachable: {e}");
-            eprintln!("crash test on PostgreSQL SKIPPED: {e}");
-            return None;
-        }
-    };
-    let name = format!("crm_crash_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let _ = conn.close().await;
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&format!("/{name}"));
-    Some(url.to_string())
+        .stderr(std::fs::File::create(dir.join(log)).unwrap())
+        .spawn()
+        .unwrap()
 }
 
 /// What one create request ended with.
@@ -177,16 +123,12 @@ async fn run(db: String, landed: bool) {
     let api = format!("http://127.0.0.1:{port}");
     let mut child = start(&db, dir.path(), port, "first.log");
     wait_healthy(&api).await;
-    let tenant: Value = http
-        .post(format!("{api}/admin/tenants"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "crash"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tenant = json(
+        http.post(format!("{api}/admin/tenants"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": "crash"})),
+    )
+    .await;
     let key = tenant["apiKey"].as_str().unwrap().to_owned();
     let tenant_id = tenant["tenantId"].as_str().unwrap().to_owned();
     let (secret, settings) = gateway_server::demo::sandbox_credential(
@@ -194,16 +136,12 @@ async fn run(db: String, landed: bool) {
         &format!("{sandbox}/bird"),
     )
     .unwrap();
-    let cred: Value = http
-        .post(format!("{api}/credentials"))
-        .bearer_auth(&key)
-        .json(&json!({"provider": "bird", "name": "crash", "secret": secret, "settings": settings}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cred = json(
+        http.post(format!("{api}/credentials"))
+            .bearer_auth(&key)
+            .json(&json!({"provider": "bird", "name": "crash", "secret": secret, "settings": settings})),
+    )
+    .await;
     let cred = cred["credential"]["id"].as_str().unwrap().to_owned();
     let create_url = format!("{api}/crm/contacts?credentialId={cred}");
 
@@ -307,15 +245,11 @@ async fn run(db: String, landed: bool) {
     }
 
     // A reconciliation indexes whatever the keyless cut-off creates left behind.
-    let run: Value = http
-        .post(format!("{api}/credentials/{cred}/reconciliations"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let run = json(
+        http.post(format!("{api}/credentials/{cred}/reconciliations"))
+            .bearer_auth(&key),
+    )
+    .await;
     let run_id = run["run"]["id"]
         .as_str()
         .or(run["id"].as_str())
@@ -323,15 +257,11 @@ async fn run(db: String, landed: bool) {
         .to_owned();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let r: Value = http
-            .get(format!("{api}/credentials/{cred}/reconciliations/{run_id}"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r = json(
+            http.get(format!("{api}/credentials/{cred}/reconciliations/{run_id}"))
+                .bearer_auth(&key),
+        )
+        .await;
         let run = if r["run"].is_object() { &r["run"] } else { &r };
         match run["status"].as_str().unwrap() {
             "succeeded" => break,
@@ -351,15 +281,7 @@ async fn run(db: String, landed: bool) {
         if let Some(c) = &cursor {
             url.push_str(&format!("&cursor={c}"));
         }
-        let page: Value = http
-            .get(url)
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = json(http.get(url).bearer_auth(&key)).await;
         for c in page["contacts"].as_array().unwrap() {
             let prior = remote.insert(
                 c["remoteId"].as_str().unwrap().to_owned(),
@@ -372,14 +294,7 @@ async fn run(db: String, landed: bool) {
             break;
         }
     }
-    let stats: Value = http
-        .get(format!("{sandbox}/bird/_sim/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = json(http.get(format!("{sandbox}/bird/_sim/stats"))).await;
     assert_eq!(stats["contacts"].as_u64().unwrap() as usize, remote.len());
 
     // No duplicates: one remote contact per name at most, exactly one per keyed create.
@@ -450,7 +365,7 @@ async fn killed_during_writes_on_sqlite_loses_and_doubles_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_during_writes_on_postgres_loses_and_doubles_nothing() {
-    if let Some(db) = postgres().await {
+    if let Some(db) = fresh_postgres("crash test on PostgreSQL").await {
         run(db, false).await;
     }
 }

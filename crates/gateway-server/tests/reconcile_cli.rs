@@ -10,8 +10,9 @@ use gateway_store::{Cipher, NewCredential, Store};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_crm-gateway");
-const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+mod common;
+
+use common::{BIN, MASTER_KEY};
 
 /// Runs the command off the async workers: the simulator answering it lives in this process.
 async fn reconcile(

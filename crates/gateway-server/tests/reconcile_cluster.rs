@@ -10,7 +10,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,10 +17,11 @@ use gateway_core::{CredentialId, TenantId};
 use gateway_store::{Cipher, RunRecord, RunStatus, Store};
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use sqlx::Connection as _;
 
-const BIN: &str = env!("CARGO_BIN_EXE_crm-gateway");
-const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+mod common;
+
+use common::{command, free_port, fresh_postgres, wait_healthy, MASTER_KEY};
+
 const ADMIN: &str = "cluster-admin-token-0123456789";
 const CREDENTIALS: usize = 20;
 const CONTACTS: usize = 250;
@@ -29,47 +29,6 @@ const PAGES: u64 = 3;
 const INTERVAL: Duration = Duration::from_secs(4);
 const LEASE_TTL: Duration = Duration::from_secs(3);
 const LIST_ROUTE: &str = "GET /workspaces/{workspaceId}/contacts";
-
-/// A fresh database on the test server, or `None` after saying why the test is skipped.
-async fn postgres() -> Option<String> {
-    let required = std::env::var("CRM_GATEWAY_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-    let Ok(admin) = std::env::var("CRM_GATEWAY_TEST_POSTGRES_URL") else {
-        assert!(
-            !required,
-            "CRM_GATEWAY_REQUIRE_POSTGRES=1 but CRM_GATEWAY_TEST_POSTGRES_URL is not set"
-        );
-        eprintln!("multi-process reconciliation test SKIPPED: CRM_GATEWAY_TEST_POSTGRES_URL is not set (it needs PostgreSQL)");
-        return None;
-    };
-    let mut conn = match sqlx::PgConnection::connect(&admin).await {
-        Ok(c) => c,
-        Err(e) => {
-            assert!(
-                !required,
-                "PostgreSQL at CRM_GATEWAY_TEST_POSTGRES_URL is unreachable: {e}"
-            );
-            eprintln!("multi-process reconciliation test SKIPPED: PostgreSQL unreachable: {e}");
-            return None;
-        }
-    };
-    let name = format!("crm_cluster_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let _ = conn.close().await;
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&format!("/{name}"));
-    Some(url.to_string())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Node {
     child: Child,
@@ -80,14 +39,8 @@ struct Node {
 fn start_node(db: &str, dir: &std::path::Path, n: usize) -> Node {
     let port = free_port();
     let log = dir.join(format!("node{n}.log"));
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CRM_GATEWAY_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.current_dir(dir)
-        .arg("serve")
+    let mut cmd = command(dir);
+    cmd.arg("serve")
         .env("RUST_LOG", "info")
         .env("CRM_GATEWAY_LOG__FORMAT", "json")
         .env("CRM_GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
@@ -109,17 +62,6 @@ fn start_node(db: &str, dir: &std::path::Path, n: usize) -> Node {
         child: cmd.spawn().unwrap(),
         api: format!("http://127.0.0.1:{port}"),
         log,
-    }
-}
-
-async fn wait_healthy(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !reqwest::get(format!("{url}/healthz"))
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "{url} never became healthy");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -162,7 +104,9 @@ fn dump_logs(nodes: &[Node]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_share_the_work_and_survive_a_killed_one() {
-    let Some(db) = postgres().await else { return };
+    let Some(db) = fresh_postgres("multi-process reconciliation test").await else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
 
