@@ -308,6 +308,28 @@ impl From<sqlx::Error> for ConfirmError {
     }
 }
 
+/// Inserts a `queued` run inside the open transaction `$tx` and evaluates to its id. A macro
+/// rather than a function because it runs inside `with_pool!`, once per backend's
+/// transaction type.
+macro_rules! insert_queued_run {
+    ($tx:ident, $tenant:expr, $cred:expr, $trigger:expr, $at:expr) => {{
+        let id = RunId::generate().to_string();
+        sqlx::query(
+            "INSERT INTO reconcile_runs (id, tenant_id, credential_id, status, trigger, \
+             created_at, updated_at) VALUES ($1, $2, $3, 'queued', $4, $5, $5)",
+        )
+        .bind(&id)
+        .bind($tenant.as_str())
+        .bind($cred.as_str())
+        .bind($trigger.as_str())
+        .bind($at)
+        .execute(&mut *$tx)
+        .await
+        .map_err(|e| classify(e, "run"))?;
+        id
+    }};
+}
+
 impl Store {
     /// SQL taking a lock on one credential's schedule for the rest of the transaction:
     /// an advisory lock on PostgreSQL (it works before the row exists), a no-op on SQLite
@@ -359,19 +381,7 @@ impl Store {
             let id = match active {
                 Some(id) => id,
                 None => {
-                    let id = RunId::generate().to_string();
-                    sqlx::query(
-                        "INSERT INTO reconcile_runs (id, tenant_id, credential_id, status, trigger, \
-                         created_at, updated_at) VALUES ($1, $2, $3, 'queued', $4, $5, $5)",
-                    )
-                    .bind(&id)
-                    .bind(tenant.as_str())
-                    .bind(cred.as_str())
-                    .bind(trigger.as_str())
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| classify(e, "run"))?;
+                    let id = insert_queued_run!(tx, tenant, cred, trigger, at);
                     sqlx::query(
                         "INSERT INTO reconcile_schedule (credential_id, tenant_id, next_run_at, run_id) \
                          VALUES ($1, $2, $3, $4) ON CONFLICT (credential_id) DO UPDATE SET \
@@ -719,19 +729,7 @@ impl Store {
             let id = match active {
                 Some(id) => id,
                 None => {
-                    let id = RunId::generate().to_string();
-                    sqlx::query(
-                        "INSERT INTO reconcile_runs (id, tenant_id, credential_id, status, trigger, \
-                         created_at, updated_at) VALUES ($1, $2, $3, 'queued', $4, $5, $5)",
-                    )
-                    .bind(&id)
-                    .bind(tenant.as_str())
-                    .bind(cred.as_str())
-                    .bind(trigger.as_str())
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| classify(e, "run"))?;
+                    let id = insert_queued_run!(tx, tenant, cred, trigger, at);
                     let n = sqlx::query(
                         "UPDATE reconcile_schedule SET run_id = $3 WHERE credential_id = $1 AND lease_owner = $2",
                     )
