@@ -60,16 +60,11 @@ pub struct ResilienceConfig {
 }
 
 impl ResilienceConfig {
-    /// The defaults for a provider, from its documented limits (docs/operations.md):
-    /// iClosed 20/s per endpoint → 20/s per credential; Bird 50/s for GET and 500/s for POST
-    /// (Channels figures) → 50/s, the read figure, because one budget serves both and reads
-    /// dominate; Karia documents nothing → a conservative 10/s.
+    /// The defaults for a provider; its rate budget comes from its own module's documented
+    /// limits (`Provider::rate_budget`).
     pub fn for_provider(provider: ProviderKind) -> Self {
-        let (rate, burst) = match provider {
-            ProviderKind::Bird => (50.0, 50),
-            ProviderKind::Iclosed => (20.0, 20),
-            ProviderKind::Karia => (10.0, 10),
-        };
+        let (rate, burst) =
+            crate::providers::provider(provider).map_or((10.0, 10), |p| p.rate_budget());
         ResilienceConfig {
             max_retries: 3,
             base_delay: Duration::from_millis(200),

@@ -10,8 +10,9 @@
 //! gateway cannot know, and keeping the key would only turn the client's retry into a replayed
 //! 504.)
 //!
-//! The handler runs in its own task: a client that hangs up does not cancel a provider write
-//! half-way, and the answer is still stored for its retry.
+//! The handler runs in its own task (as every request does, see `request_context`): a client
+//! that hangs up cancels nothing, the answer is still stored for its retry, and a handler that
+//! panics releases its key.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -61,6 +62,12 @@ fn covered(method: &Method, path: &str) -> bool {
                 .and_then(|rest| rest.strip_prefix('/'))
                 .is_some_and(|id| !id.is_empty() && !id.contains('/'))
     })
+}
+
+/// A configured duration as a timestamp offset; a figure beyond chrono's range becomes a
+/// century, which still adds to "now" without overflowing.
+pub(crate) fn as_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(36_500))
 }
 
 fn valid_key(key: &[u8]) -> bool {
@@ -212,8 +219,7 @@ pub async fn idempotency(
     );
     let cfg = &state.config().idempotency;
     let now = Utc::now();
-    let window = chrono::Duration::from_std(cfg.window).unwrap_or(chrono::Duration::hours(24));
-    let stale = chrono::Duration::from_std(cfg.stale_after).unwrap_or(chrono::Duration::minutes(1));
+    let (window, stale) = (as_chrono(cfg.window), as_chrono(cfg.stale_after));
     purge_now_and_then(&state);
     let claim = state
         .store()

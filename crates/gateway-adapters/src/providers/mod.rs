@@ -19,6 +19,10 @@ pub(crate) trait Provider: Send + Sync {
     /// The provider's declaration, built once.
     fn declaration(&self) -> &'static ProviderDeclaration;
 
+    /// The default per-credential rate budget, from the provider's documented limits: sustained
+    /// calls per second and burst (docs/operations.md, "Rate budget").
+    fn rate_budget(&self) -> (f64, u32);
+
     /// Checks the settings object (already known to be an object) and returns it normalised.
     fn validate_settings(&self, settings: &Map<String, Value>) -> Result<Value, Vec<FieldError>>;
 

@@ -17,7 +17,7 @@ use gateway_store::{CredentialRecord, DetectedBy, Intent, IntentState, RunTrigge
 
 use super::contacts::{index_one, output, tombstone, ContactWriteOut};
 use crate::error::{ApiError, ApiResult};
-use crate::idempotency::DoNotStore;
+use crate::idempotency::{as_chrono, DoNotStore};
 use crate::service::failed;
 use crate::state::AppState;
 use gateway_store::IndexOrigin;
@@ -28,10 +28,6 @@ pub(super) enum Before {
     Send,
     /// Answer this instead (the earlier attempt's contact, or "still checking").
     Answer(Response),
-}
-
-fn chrono_dur(d: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::seconds(60))
 }
 
 /// Looks at what earlier attempts with `key` left, then records this attempt's intent.
@@ -78,8 +74,8 @@ pub(super) async fn before_create(
             &cred.id,
             &matcher,
             now,
-            now + chrono_dur(cfg.settle_after),
-            now + chrono_dur(cfg.window),
+            now + as_chrono(cfg.settle_after),
+            now + as_chrono(cfg.window),
         )
         .await?;
     Ok(Before::Send)
@@ -110,7 +106,7 @@ pub(super) async fn after_failure(
         store.intent_delete(tenant, key).await
     } else if e.kind == ErrorKind::Timeout || e.provider_status.is_none() {
         // The request may still be running at the provider.
-        let settle = chrono_dur(state.config().idempotency.settle_after);
+        let settle = as_chrono(state.config().idempotency.settle_after);
         store
             .intent_settle_at(tenant, key, Utc::now() + settle)
             .await

@@ -38,6 +38,12 @@ use super::Provider;
 pub(crate) struct Bird;
 
 impl Provider for Bird {
+    /// Bird documents 50/s for GET and 500/s for POST (Channels figures); one budget serves
+    /// both and reads dominate, so the read figure.
+    fn rate_budget(&self) -> (f64, u32) {
+        (50.0, 50)
+    }
+
     fn declaration(&self) -> &'static ProviderDeclaration {
         declare::declaration()
     }

@@ -45,6 +45,11 @@ use super::Provider;
 pub(crate) struct Iclosed;
 
 impl Provider for Iclosed {
+    /// iClosed documents 20/s per endpoint; applied per credential.
+    fn rate_budget(&self) -> (f64, u32) {
+        (20.0, 20)
+    }
+
     fn declaration(&self) -> &'static ProviderDeclaration {
         declare::declaration()
     }

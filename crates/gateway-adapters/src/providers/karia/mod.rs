@@ -49,6 +49,11 @@ use crate::registry::AdaptersConfig;
 pub(crate) struct Karia;
 
 impl Provider for Karia {
+    /// Karia documents no limit: a conservative 10/s.
+    fn rate_budget(&self) -> (f64, u32) {
+        (10.0, 10)
+    }
+
     fn declaration(&self) -> &'static ProviderDeclaration {
         declare::declaration()
     }
