@@ -38,6 +38,31 @@ pub enum BaseUrlError {
     /// DNS gave no address.
     #[error("baseUrl host {0} could not be resolved")]
     Unresolvable(String),
+    /// DNS did not answer in time; the check fails closed rather than hold the request.
+    #[error("baseUrl host {0} could not be resolved within {DNS_TIMEOUT_SECS} s")]
+    DnsTimeout(String),
+}
+
+/// How long the save-time DNS check may take: a hostile or broken resolver for the
+/// credential's host must not hold an API request (and its connection) open.
+pub const DNS_TIMEOUT_SECS: u64 = 5;
+
+/// The origin (scheme, host, port) of a base URL, as RFC 6454 defines it, with the port made
+/// explicit: the unit a stored secret is bound to. `None` for a URL that does not parse.
+pub fn origin_of(raw: &str) -> Option<(String, String, u16)> {
+    let url = Url::parse(raw.trim()).ok()?;
+    let host = url.host_str()?.trim_end_matches('.').to_ascii_lowercase();
+    let port = url.port_or_known_default()?;
+    Some((url.scheme().to_owned(), host, port))
+}
+
+/// Whether two base URLs share an origin. A URL that does not parse shares none, so a change
+/// from or to it always counts as a new origin.
+pub fn same_origin(a: &str, b: &str) -> bool {
+    match (origin_of(a), origin_of(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
 }
 
 /// Every check that needs no network: shape, scheme, userinfo and IP-literal hosts. Used
@@ -92,10 +117,13 @@ pub async fn check_base_url(url: &str, allow_private: bool) -> Result<Url, BaseU
     }
     if let Some(Host::Domain(domain)) = parsed.host() {
         let port = parsed.port_or_known_default().unwrap_or(443);
-        let addrs: Vec<_> = tokio::net::lookup_host((domain, port))
-            .await
-            .map_err(|_| BaseUrlError::Unresolvable(domain.to_owned()))?
-            .collect();
+        let lookup = tokio::net::lookup_host((domain, port));
+        let addrs: Vec<_> =
+            tokio::time::timeout(std::time::Duration::from_secs(DNS_TIMEOUT_SECS), lookup)
+                .await
+                .map_err(|_| BaseUrlError::DnsTimeout(domain.to_owned()))?
+                .map_err(|_| BaseUrlError::Unresolvable(domain.to_owned()))?
+                .collect();
         if addrs.is_empty() {
             return Err(BaseUrlError::Unresolvable(domain.to_owned()));
         }
@@ -109,6 +137,36 @@ pub async fn check_base_url(url: &str, allow_private: bool) -> Result<Url, BaseU
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        assert!(same_origin(
+            "https://api.bird.com",
+            "https://API.bird.com/v2/"
+        ));
+        assert!(same_origin(
+            "https://api.bird.com",
+            "https://api.bird.com:443/x"
+        ));
+        assert!(same_origin(
+            "http://127.0.0.1:9/bird",
+            "http://127.0.0.1:9/karia"
+        ));
+        assert!(!same_origin(
+            "https://api.bird.com",
+            "https://attacker.example"
+        ));
+        assert!(!same_origin("https://api.bird.com", "http://api.bird.com"));
+        assert!(!same_origin(
+            "https://api.bird.com",
+            "https://api.bird.com:8443"
+        ));
+        assert!(!same_origin(
+            "https://api.bird.com",
+            "https://api.bird.com.evil.example"
+        ));
+        assert!(!same_origin("not a url", "not a url"));
+    }
 
     #[tokio::test]
     async fn literal_forbidden_addresses_are_refused() {

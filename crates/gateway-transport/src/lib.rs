@@ -16,7 +16,9 @@ use gateway_core::{AdapterError, ErrorKind, ProviderKind};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
-pub use base_url::{check_base_url, check_base_url_syntax, BaseUrlError};
+pub use base_url::{
+    check_base_url, check_base_url_syntax, origin_of, same_origin, BaseUrlError, DNS_TIMEOUT_SECS,
+};
 pub use ip::is_forbidden_ip;
 pub use request_id::{current_request_id, with_request_id};
 pub use retry::retry_after;

@@ -247,6 +247,14 @@ async fn check_settings(
     }
 }
 
+/// Whether a settings change would send the stored secret to another origin (scheme, host or
+/// port of the base URL; docs/operations.md "Secrets and origins"): only allowed with a new secret.
+fn moves_secret(provider: ProviderKind, before: &Value, after: &Value, new_secret: bool) -> bool {
+    let old_url = gateway_adapters::base_url(provider, before);
+    let new_url = gateway_adapters::base_url(provider, after);
+    !new_secret && old_url != new_url && !gateway_transport::same_origin(&old_url, &new_url)
+}
+
 /// Asks the provider whether the secret works; a refusal is the caller's input problem (422).
 async fn verify(
     state: &AppState,
@@ -498,7 +506,24 @@ pub async fn update_credential(
                     merged.insert(k.clone(), v.clone());
                 }
             }
-            check_settings(&state, cred.provider, &Value::Object(merged), &mut errors).await
+            let merged = Value::Object(merged);
+            if moves_secret(
+                cred.provider,
+                &cred.settings,
+                &merged,
+                body.secret.is_some(),
+            ) {
+                // Checked before anything else touches the new URL: no DNS lookup, no verify
+                // call, nothing stored.
+                errors.push(FieldError::new(
+                    "/secret",
+                    "required",
+                    "a change of the scheme, host or port of settings.baseUrl must carry the secret for the new origin: a stored secret is only ever sent to the origin it was stored for",
+                ));
+                None
+            } else {
+                check_settings(&state, cred.provider, &merged, &mut errors).await
+            }
         }
     };
     if !errors.is_empty() {

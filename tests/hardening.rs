@@ -1,0 +1,404 @@
+//! End to end, as an attacker holding a tenant key would try it: a stored secret never travels
+//! to a new origin, provider text is redacted before it is cut and reaches answers, the
+//! database and logs as one bounded line, answers are never cached, and small bodies cannot
+//! buy unbounded work.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gateway_testkit::{TestApp, TestDb, ADMIN_TOKEN};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A TCP listener that records every connection and everything sent on it, and answers each
+/// request with `answer(n)` (n counts requests from 0).
+struct Listener {
+    url: String,
+    connections: Arc<AtomicUsize>,
+    received: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Listener {
+    async fn start(answer: impl Fn(usize) -> (u16, String) + Send + Sync + 'static) -> Listener {
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", tcp.local_addr().unwrap());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (c, r, answer) = (connections.clone(), received.clone(), Arc::new(answer));
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = tcp.accept().await else {
+                    return;
+                };
+                let n = c.fetch_add(1, Ordering::SeqCst);
+                let (r, answer) = (r.clone(), answer.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 65536];
+                    let mut got = Vec::new();
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(k) => got.extend_from_slice(&buf[..k]),
+                        }
+                    }
+                    r.lock().unwrap().extend_from_slice(&got);
+                    let (status, body) = answer(n);
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(reply.as_bytes()).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        Listener {
+            url,
+            connections,
+            received,
+        }
+    }
+}
+
+fn has_fragment_of(text: &str, secret: &str, min: usize) -> bool {
+    (0..=secret.len() - min).any(|i| text.contains(&secret[i..i + min]))
+}
+
+#[tokio::test]
+async fn a_stored_secret_never_goes_to_a_new_origin() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("a").await;
+    let key = Some(t.key.as_str());
+    let cred = app.credential(&t, "bird").await;
+    let attacker = Listener::start(|_| (200, "{}".to_owned())).await;
+    let sandbox_origin = app.sandbox.clone();
+    let path = format!("/credentials/{cred}");
+
+    let other_port = format!("http://127.0.0.1:{}/bird", {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    });
+    for (query, base) in [
+        ("?verify=true", attacker.url.clone()),
+        ("", attacker.url.clone()),
+        ("?verify=true", format!("{}/bird", attacker.url)),
+        // another port of the same host is another origin
+        ("?verify=true", other_port),
+        // the scheme alone changing is another origin too
+        ("", sandbox_origin.replacen("http://", "https://", 1)),
+    ] {
+        let r = app
+            .call(
+                Method::PATCH,
+                &format!("{path}{query}"),
+                key,
+                Some(json!({"settings": {"baseUrl": base}})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{base}: {}",
+            r.text
+        );
+        assert_eq!(r.body["errors"][0]["pointer"], "/secret", "{}", r.text);
+        assert_eq!(r.body["errors"][0]["code"], "required");
+    }
+    // removing baseUrl falls back to the provider's public host: also a new origin
+    let r = app
+        .call(
+            Method::PATCH,
+            &path,
+            key,
+            Some(json!({"settings": {"baseUrl": null}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        attacker.connections.load(Ordering::SeqCst),
+        0,
+        "no request of any kind reached the new origin"
+    );
+    let now = app.call(Method::GET, &path, key, None).await;
+    assert_eq!(
+        now.body["credential"]["settings"]["baseUrl"],
+        app.provider_base("bird"),
+        "nothing stored"
+    );
+
+    // the same origin with another path is fine (and verified against the stored secret)
+    let same = app
+        .call(
+            Method::PATCH,
+            &format!("{path}?verify=true"),
+            key,
+            Some(json!({"settings": {"baseUrl": format!("{}/", app.provider_base("bird"))}})),
+        )
+        .await;
+    assert_eq!(same.status, StatusCode::OK, "{}", same.text);
+
+    // a new origin with a new secret is a new credential in all but id: allowed, and only
+    // the new secret is ever sent there
+    let moved = app
+        .call(
+            Method::PATCH,
+            &path,
+            key,
+            Some(json!({"secret": "a-brand-new-secret-for-there", "settings": {"baseUrl": attacker.url}})),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
+    app.call(Method::POST, &format!("{path}/check"), key, None)
+        .await;
+    let seen = String::from_utf8_lossy(&attacker.received.lock().unwrap()).into_owned();
+    assert!(seen.contains("a-brand-new-secret-for-there"), "{seen}");
+    assert!(!seen.contains("bird-sandbox-key"), "{seen}");
+    app.stop().await;
+}
+
+/// A provider that echoes the key in its error answers, placed so that it straddles every
+/// position around the cut of the message; with code and message each carrying it, and line
+/// breaks that would forge log lines.
+#[tokio::test]
+async fn provider_text_is_redacted_before_it_is_cut_and_kept_on_one_line() {
+    let secret = "LEAKY-secret-key-0123456789abcdef";
+    let app = TestApp::spawn().await;
+    let t = app.tenant("a").await;
+    let key = Some(t.key.as_str());
+    let fake = Listener::start(move |n| {
+        // walk the key across the 500-character cut, one position per request
+        let pad = "x".repeat(420 + n);
+        let body = json!({
+            "code": format!("E-{secret}\ninjected log line"),
+            "message": format!("{pad}{secret} and\r\nlevel=error forged=true"),
+        });
+        (400, body.to_string())
+    })
+    .await;
+    let created = app
+        .call(
+            Method::POST,
+            "/credentials",
+            key,
+            Some(json!({"provider": "bird", "name": "leaky", "secret": secret,
+                "settings": {"workspaceId": "2d7d5b6e-0000-4000-8000-000000000001", "baseUrl": fake.url}})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let cred = created.body["credential"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    for round in 0..(secret.len() + 80) {
+        let (what, answer) = if round % 2 == 0 {
+            let a = app
+                .call(
+                    Method::POST,
+                    &format!("/credentials/{cred}/check"),
+                    key,
+                    None,
+                )
+                .await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+            ("check", a)
+        } else {
+            let a = app
+                .call(
+                    Method::POST,
+                    &format!("/crm/contacts?credentialId={cred}"),
+                    key,
+                    Some(json!({"lastName": "X"})),
+                )
+                .await;
+            assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
+            let code = a.body["providerCode"].as_str().unwrap_or_default();
+            assert!(code.chars().count() <= 65, "{code}");
+            ("create", a)
+        };
+        assert!(
+            !has_fragment_of(&answer.text, secret, 6),
+            "{what} round {round}: {}",
+            answer.text
+        );
+        for field in ["detail", "providerCode"] {
+            let text = answer.body[field].as_str().unwrap_or_default();
+            assert!(
+                !text.contains('\n') && !text.contains('\r'),
+                "{what}: {field} {text:?}"
+            );
+        }
+        let stored = app
+            .call(Method::GET, &format!("/credentials/{cred}"), key, None)
+            .await;
+        let detail = stored.body["credential"]["healthDetail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(!has_fragment_of(&detail, secret, 6), "stored: {detail}");
+        assert!(
+            !detail.contains('\n') && !detail.contains('\r'),
+            "{detail:?}"
+        );
+    }
+    assert!(fake.connections.load(Ordering::SeqCst) >= secret.len());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn answers_are_never_cached_or_sniffed() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .call(
+            Method::POST,
+            "/admin/tenants",
+            Some(ADMIN_TOKEN),
+            Some(json!({"name": "a"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let tenant = created.body["tenantId"].as_str().unwrap().to_owned();
+    let key = created.body["apiKey"].as_str().unwrap().to_owned();
+    let issued = app
+        .call(
+            Method::POST,
+            &format!("/admin/tenants/{tenant}/keys"),
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED);
+    let others = [
+        app.call(Method::GET, "/healthz", None, None).await,
+        app.call(Method::GET, "/credentials", Some(&key), None)
+            .await,
+        app.call(Method::GET, "/credentials", None, None).await,
+        app.call(Method::GET, "/no/such/route", None, None).await,
+    ];
+    for a in [&created, &issued].into_iter().chain(others.iter()) {
+        assert_eq!(a.headers["x-content-type-options"], "nosniff", "{}", a.text);
+        assert_eq!(a.headers["cache-control"], "no-store", "{}", a.text);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn small_bodies_cannot_buy_unbounded_work() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("a").await;
+    let key = t.key.as_str();
+    let bird = app.credential(&t, "bird").await;
+    let karia = app.credential(&t, "karia").await;
+
+    // ~1 MiB of empty addresses: refused at the array, with a small answer, before any work
+    let mut body = br#"{"lastName":"X","addresses":["#.to_vec();
+    let n = 200_000;
+    for i in 0..n {
+        body.extend_from_slice(if i == 0 { b"{}" } else { b",{}" });
+    }
+    body.extend_from_slice(b"]}");
+    assert!(body.len() < 1024 * 1024);
+    let started = Instant::now();
+    let a = app
+        .call_raw(
+            Method::POST,
+            &format!("/crm/contacts?credentialId={bird}"),
+            key,
+            body,
+        )
+        .await;
+    eprintln!("oversized array refused in {:?}", started.elapsed());
+    assert_eq!(
+        a.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        &a.text[..200.min(a.text.len())]
+    );
+    assert_eq!(a.body["errors"][0]["pointer"], "/addresses");
+    assert_eq!(a.body["errors"][0]["code"], "too_many_items");
+    assert!(a.text.len() < 2048, "answer of {} bytes", a.text.len());
+
+    // each array and remoteFields has its bound, published in the OpenAPI document
+    let emails: Vec<Value> = (0..101)
+        .map(|i| json!({"emailAddress": format!("p{i}@example.com")}))
+        .collect();
+    let fields: serde_json::Map<String, Value> =
+        (0..201).map(|i| (format!("f{i}"), json!("v"))).collect();
+    let a = app
+        .call(
+            Method::POST,
+            &format!("/crm/contacts?credentialId={bird}&dryRun=true"),
+            Some(key),
+            Some(json!({"lastName": "X", "emailAddresses": emails, "remoteFields": fields})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
+    let pointers: Vec<&str> = a.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(pointers, ["/emailAddresses", "/remoteFields"], "{}", a.text);
+    let doc = app.call(Method::GET, "/openapi.json", None, None).await;
+    let input = &doc.body["components"]["schemas"]["ContactInput"]["properties"];
+    for array in ["addresses", "emailAddresses", "phoneNumbers"] {
+        assert_eq!(input[array]["maxItems"], 100, "{array}: {}", input[array]);
+    }
+
+    // arrays that cost one provider call per item are bounded by the provider's declaration,
+    // and refused (never dropped) past it, before any call
+    app.sim(Method::POST, "karia", "/reset", None).await;
+    let addresses: Vec<Value> = (0..11)
+        .map(|i| json!({"street1": format!("{i} Example Street"), "city": "Sydney"}))
+        .collect();
+    let a = app
+        .call(
+            Method::POST,
+            &format!("/crm/contacts?credentialId={karia}"),
+            Some(key),
+            Some(json!({"lastName": "X", "addresses": addresses})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text);
+    assert_eq!(a.body["errors"][0]["pointer"], "/addresses/10");
+    assert_eq!(a.body["errors"][0]["code"], "too_many_items");
+    let stats = app.sim(Method::GET, "karia", "/stats", None).await;
+    assert_eq!(stats.body["contacts"], 0, "{}", stats.text);
+    let schema = app
+        .call(
+            Method::GET,
+            &format!("/crm/contacts/schema?credentialId={bird}&operation=update"),
+            Some(key),
+            None,
+        )
+        .await;
+    assert!(schema.text.contains("\"maxItems\":10"), "{}", schema.text);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_origin_rule_holds_on_postgres_too() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let app = TestApp::spawn_on(db).await;
+    let t = app.tenant("a").await;
+    let cred = app.credential(&t, "karia").await;
+    let attacker = Listener::start(|_| (200, "{}".to_owned())).await;
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/credentials/{cred}?verify=true"),
+            Some(&t.key),
+            Some(json!({"settings": {"baseUrl": attacker.url}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(attacker.connections.load(Ordering::SeqCst), 0);
+    app.stop().await;
+}
