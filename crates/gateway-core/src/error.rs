@@ -31,6 +31,45 @@ impl FieldError {
     }
 }
 
+/// Longest error message kept from a provider answer, in characters.
+pub const MESSAGE_MAX_CHARS: usize = 500;
+/// Longest provider error code (and field error code) kept.
+pub const CODE_MAX_CHARS: usize = 64;
+/// Longest field-level message kept.
+pub const FIELD_MESSAGE_MAX_CHARS: usize = 300;
+/// Most field-level errors kept from one provider answer.
+pub const MAX_FIELDS: usize = 50;
+
+/// Text from outside (a provider's error body) reduced to one bounded line: control
+/// characters (line breaks, tabs, terminal escapes), Unicode line and paragraph separators
+/// and bidirectional overrides become spaces, so the text cannot forge log lines or reorder
+/// what an operator reads; runs of spaces collapse; past `max_chars` it is cut with `…`.
+pub fn one_line(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars * 4));
+    let mut count = 0;
+    let mut pending_space = false;
+    for c in text.chars() {
+        let unsafe_char = c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if unsafe_char || c.is_whitespace() {
+            pending_space = count > 0;
+            continue;
+        }
+        let needed = usize::from(pending_space) + 1;
+        if count + needed > max_chars {
+            out.push('…');
+            return out;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        out.push(c);
+        count += needed;
+    }
+    out
+}
+
 /// How a provider call failed. Exhaustive on purpose: a new kind must be placed in every
 /// `match` that turns errors into statuses, health states and retry decisions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +229,26 @@ impl AdapterError {
         self
     }
 
+    /// Makes every provider-supplied string of this error safe to answer, store and log:
+    /// `redact` (which removes the credential's secret) runs first over the full text, then
+    /// [`one_line`] cuts it. In that order a secret straddling the cut cannot leave a prefix.
+    /// Field lists are bounded too: a provider answer cannot grow a problem without limit.
+    pub fn scrubbed(mut self, redact: impl Fn(&str) -> String) -> Self {
+        self.message = one_line(&redact(&self.message), MESSAGE_MAX_CHARS);
+        self.provider_code = self
+            .provider_code
+            .take()
+            .map(|c| one_line(&redact(&c), CODE_MAX_CHARS))
+            .filter(|c| !c.is_empty());
+        self.fields.truncate(MAX_FIELDS);
+        for f in &mut self.fields {
+            f.message = one_line(&redact(&f.message), FIELD_MESSAGE_MAX_CHARS);
+            f.code = one_line(&redact(&f.code), CODE_MAX_CHARS);
+            f.pointer = one_line(&redact(&f.pointer), FIELD_MESSAGE_MAX_CHARS);
+        }
+        self
+    }
+
     /// The provider itself answered 404 for this record. Only this may mark a contact
     /// deleted: an adapter's own `NotFound` (an id it cannot even send) proves nothing.
     pub fn is_provider_not_found(&self) -> bool {
@@ -205,6 +264,48 @@ impl AdapterError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_line_flattens_and_bounds() {
+        assert_eq!(one_line("  a\nb\r\n\tc  ", 100), "a b c");
+        assert_eq!(one_line("x\u{1b}[31my", 100), "x [31my");
+        assert_eq!(one_line("a\u{2028}b\u{202e}c", 100), "a b c");
+        assert_eq!(one_line("abcdef", 3), "abc…");
+        assert_eq!(one_line("ab cd", 4), "ab c…");
+        assert_eq!(one_line("", 3), "");
+    }
+
+    #[test]
+    fn scrubbed_redacts_before_it_cuts() {
+        let secret = "s3cr3t-KEY-0123456789";
+        // the secret straddles the cut: cutting first would leave "s3cr3t-KEY" behind
+        let message = format!("{}{secret} tail", "x".repeat(MESSAGE_MAX_CHARS - 10));
+        let err = AdapterError::new(ErrorKind::InvalidInput, ProviderKind::Bird, message)
+            .with_code(format!("code-{secret}\nforged log line"))
+            .with_fields(vec![FieldError::new(
+                "/a",
+                "invalid",
+                format!("{secret}\r\nx"),
+            )]);
+        let err = err.scrubbed(|t| t.replace(secret, "[REDACTED]"));
+        assert!(!err.message.contains("s3cr3t"), "{}", err.message);
+        assert!(err.message.chars().count() <= MESSAGE_MAX_CHARS + 1);
+        let code = err.provider_code.expect("code kept");
+        assert!(!code.contains("s3cr3t") && !code.contains('\n'), "{code}");
+        assert!(code.chars().count() <= CODE_MAX_CHARS + 1);
+        assert_eq!(err.fields[0].message, "[REDACTED] x");
+    }
+
+    #[test]
+    fn scrubbed_bounds_the_field_list() {
+        let fields = (0..500)
+            .map(|i| FieldError::new(format!("/f{i}"), "invalid", "bad"))
+            .collect();
+        let err = AdapterError::new(ErrorKind::InvalidInput, ProviderKind::Bird, "m")
+            .with_fields(fields)
+            .scrubbed(str::to_owned);
+        assert_eq!(err.fields.len(), MAX_FIELDS);
+    }
 
     #[test]
     fn only_a_provider_404_proves_a_deletion() {

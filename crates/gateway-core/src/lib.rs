@@ -18,7 +18,7 @@ pub use declare::{
     DeletionSignal, FieldSpec, Format, Normalize, Operations, ProviderDeclaration, Support,
     ValueKind,
 };
-pub use error::{AdapterError, ErrorKind, FieldError};
+pub use error::{one_line, AdapterError, ErrorKind, FieldError};
 pub use ids::{
     ApiKeyId, ContactId, CredentialId, EventId, ProviderKind, RemoteId, RunId, TenantId,
 };

@@ -403,6 +403,10 @@ impl Store {
         detail: Option<&str>,
         checked_at: DateTime<Utc>,
     ) -> Result<()> {
+        // The detail usually quotes a provider's answer: one bounded line, so it cannot forge
+        // log lines or grow the row, whatever the caller passed.
+        let detail =
+            detail.map(|d| gateway_core::one_line(d, gateway_core::error::MESSAGE_MAX_CHARS));
         let n = with_pool!(self, |pool| {
             sqlx::query(
                 "UPDATE credentials SET health = $3, health_detail = $4, health_checked_at = $5 \
@@ -411,7 +415,7 @@ impl Store {
             .bind(id.as_str())
             .bind(tenant.as_str())
             .bind(health.as_str())
-            .bind(detail)
+            .bind(detail.as_deref())
             .bind(to_ms(truncate_ms(checked_at)))
             .execute(pool)
             .await?

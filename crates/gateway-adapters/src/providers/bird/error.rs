@@ -9,8 +9,6 @@ use reqwest::header::HeaderMap;
 use super::wire;
 
 const PROVIDER: ProviderKind = ProviderKind::Bird;
-/// Enough of an unparseable body to recognise it in logs, little enough to not flood them.
-const RAW_MAX_CHARS: usize = 300;
 
 /// Classifies a non-success answer. A 404 is `NotFound` here; calls on the workspace path
 /// pass the result through [`workspace_path`].
@@ -92,14 +90,11 @@ pub(super) fn classify(status: u16, headers: &HeaderMap, body: &[u8]) -> Adapter
     err
 }
 
+/// Provider text as sent, less surrounding space. Not cut here: the client removes the key
+/// and `AdapterError::scrubbed` cuts after that, so no key prefix can survive a cut (the
+/// transport already bounds the whole answer).
 fn trim(text: &str) -> String {
-    let text = text.trim();
-    if text.chars().count() <= RAW_MAX_CHARS {
-        text.to_owned()
-    } else {
-        let cut: String = text.chars().take(RAW_MAX_CHARS).collect();
-        format!("{cut}…")
-    }
+    text.trim().to_owned()
 }
 
 /// Points a Bird validation message back at the common model where it names a field. The

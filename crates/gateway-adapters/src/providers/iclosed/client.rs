@@ -97,13 +97,12 @@ impl IclosedClient {
             .map_err(|e| error::unreadable(status, e))
     }
 
+    /// The classified error, with the key removed from the whole body before anything reads
+    /// it and again from every string after, then bounded (`AdapterError::scrubbed`).
     fn failure(&self, resp: &RawResponse) -> AdapterError {
-        let mut err = error::classify(resp.status, &resp.headers, &resp.body);
-        err.message = self.auth.redact(&err.message);
-        for f in &mut err.fields {
-            f.message = self.auth.redact(&f.message);
-        }
-        err
+        let body = self.auth.redact(&String::from_utf8_lossy(&resp.body));
+        error::classify(resp.status, &resp.headers, body.as_bytes())
+            .scrubbed(|text| self.auth.redact(text))
     }
 
     /// `GET /v1/contacts?page=&limit=` (§3.4): `page` is zero-based.

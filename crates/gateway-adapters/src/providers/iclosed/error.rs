@@ -15,8 +15,6 @@ use serde_json::{Map, Value};
 use super::wire;
 
 const PROVIDER: ProviderKind = ProviderKind::Iclosed;
-/// Enough of an unparseable body to recognise it in logs, little enough to not flood them.
-const RAW_MAX_CHARS: usize = 300;
 /// A body `retryAfter` beyond this is not believed (a day): a typo must not park a job forever.
 const RETRY_AFTER_MAX_SECS: f64 = 86_400.0;
 
@@ -191,14 +189,11 @@ pub(super) fn classify(status: u16, headers: &HeaderMap, body: &[u8]) -> Adapter
     err
 }
 
+/// Provider text as sent, less surrounding space. Not cut here: the client removes the key
+/// and `AdapterError::scrubbed` cuts after that, so no key prefix can survive a cut (the
+/// transport already bounds the whole answer).
 fn trim(text: &str) -> String {
-    let text = text.trim();
-    if text.chars().count() <= RAW_MAX_CHARS {
-        text.to_owned()
-    } else {
-        let cut: String = text.chars().take(RAW_MAX_CHARS).collect();
-        format!("{cut}…")
-    }
+    text.trim().to_owned()
 }
 
 /// A 404 on `/v1/contacts` itself (list, health check) means the base URL is wrong, not

@@ -153,13 +153,12 @@ impl KariaClient {
         }
     }
 
+    /// The classified error, with the key removed from the whole body before anything reads
+    /// it and again from every string after, then bounded (`AdapterError::scrubbed`).
     fn failure(&self, resp: &RawResponse, scope: Scope<'_>) -> AdapterError {
-        let mut err = error::classify_in(resp.status, &resp.headers, &resp.body, scope);
-        err.message = self.auth.redact(&err.message);
-        for f in &mut err.fields {
-            f.message = self.auth.redact(&f.message);
-        }
-        err
+        let body = self.auth.redact(&String::from_utf8_lossy(&resp.body));
+        error::classify_in(resp.status, &resp.headers, body.as_bytes(), scope)
+            .scrubbed(|text| self.auth.redact(text))
     }
 
     // ----- Documented calls (§2.3) -----

@@ -13,8 +13,6 @@ use serde_json::Value;
 use super::wire;
 
 const PROVIDER: ProviderKind = ProviderKind::Karia;
-/// Enough of a provider message to recognise it, little enough to not flood logs.
-const MESSAGE_MAX_CHARS: usize = 200;
 
 /// Which request body a failure refers to, so `issues[].path` can be pointed back at the
 /// caller's body.
@@ -104,7 +102,7 @@ pub(super) fn classify_in(
 }
 
 /// Provider text with quoted parts elided (zod messages quote the offending value, e.g.
-/// "Invalid enum value. Expected 'a', received 'b'") and trimmed.
+/// "Invalid enum value. Expected 'a', received 'b'").
 pub(super) fn scrub(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut quote: Option<char> = None;
@@ -126,12 +124,9 @@ pub(super) fn scrub(text: &str) -> String {
     if quote.is_some() {
         out.push('…');
     }
-    if out.chars().count() <= MESSAGE_MAX_CHARS {
-        out
-    } else {
-        let cut: String = out.chars().take(MESSAGE_MAX_CHARS).collect();
-        format!("{cut}…")
-    }
+    // Not cut here: `AdapterError::scrubbed` cuts after the client removed the key, so a key
+    // straddling the cut cannot leave a prefix behind.
+    out
 }
 
 fn issue_field(issue: &wire::Issue, scope: Scope<'_>) -> FieldError {

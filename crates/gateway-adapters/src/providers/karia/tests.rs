@@ -1028,7 +1028,13 @@ fn classification_edges_and_sanitising() {
         err.fields[0].message
     );
     assert_eq!(error::scrub("said \"x\" and 'y"), "said \"…\" and '…");
-    assert!(error::scrub(&"x".repeat(500)).chars().count() <= 201);
+    // scrub elides but does not cut: the client cuts after it redacted (`scrubbed`)
+    let long = format!(
+        r#"{{"code":"BAD_REQUEST","message":"{}"}}"#,
+        "x".repeat(2000)
+    );
+    let err = error::classify_in(400, &none, long.as_bytes(), Scope::Read).scrubbed(str::to_owned);
+    assert!(err.message.chars().count() <= gateway_core::error::MESSAGE_MAX_CHARS + 1);
 
     let unreadable = parse_body::<wire::Contact>(200, b"{not json").expect_err("bad");
     assert_eq!(unreadable.kind, ErrorKind::Mapping);
