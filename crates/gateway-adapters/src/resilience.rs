@@ -624,8 +624,23 @@ impl CrmAdapter for ResilientAdapter {
     }
 
     async fn list_contacts(&self, req: ListRequest) -> Result<ListPage, AdapterError> {
-        self.call(Safety::Read, 1, || self.inner.list_contacts(req.clone()))
-            .await
+        let asked = req.page_size as usize;
+        let page = self
+            .call(Safety::Read, 1, || self.inner.list_contacts(req.clone()))
+            .await?;
+        // A page larger than asked would make every caller's work (answer size, index
+        // transaction) unbounded; with a token cursor it cannot be trimmed without losing the
+        // rest, so it is refused as an unreadable answer.
+        if page.contacts.len() > asked {
+            return Err(AdapterError::mapping(
+                self.inner.declaration().provider,
+                format!(
+                    "the provider answered {} contacts for a page of {asked}",
+                    page.contacts.len()
+                ),
+            ));
+        }
+        Ok(page)
     }
 
     async fn update_contact(

@@ -404,6 +404,27 @@ async fn listing_enumerates_each_contact_exactly_once() {
         .await
         .expect_err("not a cursor");
     assert_eq!(err.kind, ErrorKind::InvalidInput);
+    // A forged offset past what a server parses is refused before any call; one just under
+    // the bound is sent and simply finds nothing (offset + returned cannot overflow).
+    for forged in [u64::MAX.to_string(), (i64::MAX as u64 + 1).to_string()] {
+        let err = karia
+            .list_contacts(ListRequest {
+                page_size: 10,
+                cursor: Some(forged.clone()),
+            })
+            .await
+            .expect_err("forged offset");
+        assert_eq!(err.kind, ErrorKind::InvalidInput, "{forged}");
+        assert_eq!(err.provider_status, None, "{forged}: never sent");
+    }
+    let far = karia
+        .list_contacts(ListRequest {
+            page_size: 10,
+            cursor: Some(i64::MAX.to_string()),
+        })
+        .await
+        .expect("an offset past the end is an empty page");
+    assert!(far.contacts.is_empty() && far.next.is_none());
 }
 
 #[tokio::test]

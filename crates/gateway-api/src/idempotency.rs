@@ -46,21 +46,21 @@ pub struct KeyInUse(pub String);
 #[derive(Clone, Copy, Debug)]
 pub struct DoNotStore;
 
-/// Largest handler answer kept for replay; contact answers are a few kilobytes.
-const MAX_STORED_BODY: usize = 4 * 1024 * 1024;
-
 /// Whether the route takes `Idempotency-Key`: writes to `/crm/contacts`, `/crm/contacts/{id}`,
 /// `/credentials` and `/credentials/{id}` (the OpenAPI document says the same).
+/// Only the methods each route has: any other answers 405 from the router, untouched.
 fn covered(method: &Method, path: &str) -> bool {
-    matches!(
-        *method,
-        Method::POST | Method::PATCH | Method::PUT | Method::DELETE
-    ) && ["/crm/contacts", "/credentials"].iter().any(|base| {
-        path == *base
-            || path
-                .strip_prefix(base)
-                .and_then(|rest| rest.strip_prefix('/'))
-                .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+    ["/crm/contacts", "/credentials"].iter().any(|base| {
+        let item = path
+            .strip_prefix(base)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'));
+        match *method {
+            Method::POST => path == *base,
+            Method::PATCH | Method::DELETE => item,
+            Method::PUT => item && *base == "/crm/contacts",
+            _ => false,
+        }
     })
 }
 
@@ -278,7 +278,10 @@ pub async fn idempotency(
         return response;
     }
     let (mut parts, body) = response.into_parts();
-    let body: Bytes = match axum::body::to_bytes(body, MAX_STORED_BODY).await {
+    // No size limit: the answer is already in memory (bounded by the input limits and the
+    // transport's cap on provider answers), and a write that reached the provider must never
+    // turn into an error because its answer is large.
+    let body: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
         Err(e) => {
             let _ = state
@@ -333,6 +336,11 @@ mod tests {
         assert!(!covered(&Method::GET, "/crm/contacts"));
         assert!(!covered(&Method::POST, "/admin/tenants"));
         assert!(!covered(&Method::POST, "/credentials/cred_1/check"));
+        // methods a route does not have are the router's 405, not the key's business
+        assert!(!covered(&Method::PUT, "/credentials"));
+        assert!(!covered(&Method::PUT, "/credentials/cred_1"));
+        assert!(!covered(&Method::POST, "/crm/contacts/con_1"));
+        assert!(!covered(&Method::DELETE, "/crm/contacts"));
         assert!(stored(StatusCode::OK) && stored(StatusCode::UNPROCESSABLE_ENTITY));
         assert!(!stored(StatusCode::TOO_MANY_REQUESTS) && !stored(StatusCode::BAD_GATEWAY));
     }

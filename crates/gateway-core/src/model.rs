@@ -99,6 +99,7 @@ pub struct ContactInput {
         deserialize_with = "list",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(max_items = 100)]
     pub addresses: Option<Vec<Address>>,
     /// Email addresses, the first one being the main one.
     #[serde(
@@ -106,6 +107,7 @@ pub struct ContactInput {
         deserialize_with = "list",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(max_items = 100)]
     pub email_addresses: Option<Vec<EmailAddress>>,
     /// Phone numbers, the first one being the main one.
     #[serde(
@@ -113,12 +115,21 @@ pub struct ContactInput {
         deserialize_with = "list",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(max_items = 100)]
     pub phone_numbers: Option<Vec<PhoneNumber>>,
     /// Provider-native fields, validated against the provider's declaration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub remote_fields: Option<RemoteFields>,
 }
+
+/// Most items each array of the input (`addresses`, `emailAddresses`, `phoneNumbers`) may
+/// hold. Beyond it the request is refused (422 `too_many_items`) before any other work, so a
+/// small body cannot buy unbounded validation, warnings or provider calls. Published in the
+/// OpenAPI document (`maxItems`); docs/mapping.md "Limits".
+pub const MAX_ITEMS: usize = 100;
+/// Most keys `remoteFields` may hold, for the same reason (`maxProperties`).
+pub const MAX_REMOTE_FIELDS: usize = 200;
 
 /// Keeps `null` apart from an absent field: absent → `None`, `null` → `Some(None)`.
 fn present<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>

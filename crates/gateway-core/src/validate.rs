@@ -14,7 +14,7 @@ use crate::declare::{
     FieldSpec, Format, LengthUnit, Normalize, ProviderDeclaration, Support, ValueKind,
 };
 use crate::error::FieldError;
-use crate::model::{ContactInput, Warning};
+use crate::model::{ContactInput, Warning, MAX_ITEMS, MAX_REMOTE_FIELDS};
 
 /// Create or update: required fields and per-operation support differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +50,10 @@ pub fn prepare_write(
     input: &ContactInput,
     strict: bool,
 ) -> Result<PreparedWrite, ValidationFailure> {
+    let oversized = oversized_lists(input);
+    if !oversized.is_empty() {
+        return Err(ValidationFailure { errors: oversized });
+    }
     let mut cx = Cx {
         decl,
         update: mode == WriteMode::Update,
@@ -88,6 +92,42 @@ pub fn prepare_write(
     } else {
         Err(ValidationFailure { errors: cx.errors })
     }
+}
+
+/// The common model's own bounds ([`MAX_ITEMS`], [`MAX_REMOTE_FIELDS`]), checked before any
+/// item is looked at: everything after them costs time in proportion to the item count.
+fn oversized_lists(input: &ContactInput) -> Vec<FieldError> {
+    let lists = [
+        ("addresses", input.addresses.as_ref().map_or(0, Vec::len)),
+        (
+            "emailAddresses",
+            input.email_addresses.as_ref().map_or(0, Vec::len),
+        ),
+        (
+            "phoneNumbers",
+            input.phone_numbers.as_ref().map_or(0, Vec::len),
+        ),
+    ];
+    let mut errors: Vec<FieldError> = lists
+        .into_iter()
+        .filter(|(_, len)| *len > MAX_ITEMS)
+        .map(|(name, len)| {
+            FieldError::new(
+                format!("/{name}"),
+                "too_many_items",
+                format!("{name} takes at most {MAX_ITEMS} items, got {len}"),
+            )
+        })
+        .collect();
+    let keys = input.remote_fields.as_ref().map_or(0, Map::len);
+    if keys > MAX_REMOTE_FIELDS {
+        errors.push(FieldError::new(
+            "/remoteFields",
+            "too_many_items",
+            format!("remoteFields takes at most {MAX_REMOTE_FIELDS} keys, got {keys}"),
+        ));
+    }
+    errors
 }
 
 /// Escapes one JSON pointer segment (RFC 6901).
@@ -240,8 +280,8 @@ impl Cx<'_> {
             }
         }
         let mut kept = Vec::with_capacity(list.len());
-        let mut seen: Vec<String> = Vec::new();
-        let mut first_index: Vec<usize> = Vec::new();
+        // identity → index of its first occurrence: one lookup per item, not a scan.
+        let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, item) in list.iter().enumerate() {
             let item_pointer = format!("{pointer}/{i}");
             if spec.max_items.is_some_and(|max| i >= max) {
@@ -282,11 +322,9 @@ impl Cx<'_> {
             // The same email or phone twice is one value at every provider (Bird would merge
             // the identifiers): say so instead of letting an adapter drop it quietly.
             if let Some(identity) = identity(name, &out) {
-                if let Some(first) = seen.iter().position(|s| *s == identity) {
-                    let message = format!(
-                        "the same value as {pointer}/{}; it is written once",
-                        first_index[first]
-                    );
+                if let Some(first) = seen.get(&identity) {
+                    let message =
+                        format!("the same value as {pointer}/{first}; it is written once");
                     if self.strict {
                         self.errors
                             .push(FieldError::new(&item_pointer, "duplicate", message));
@@ -296,8 +334,7 @@ impl Cx<'_> {
                     }
                     continue;
                 }
-                seen.push(identity);
-                first_index.push(i);
+                seen.insert(identity, i);
             }
             // Only fails when a required key (emailAddress, phoneNumber) was refused above,
             // and that refusal is already an error.

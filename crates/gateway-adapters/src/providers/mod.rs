@@ -14,6 +14,12 @@ use serde_json::{Map, Value};
 
 use crate::registry::AdaptersConfig;
 
+/// Most items of an array whose write costs one provider call per item (Bird identifiers on
+/// update, Karia addresses and contact methods). The gateway's own bound, not a provider's:
+/// it caps the calls one request can fan out to; more items are refused with 422 before any
+/// call (docs/mapping.md "Limits").
+pub(crate) const FAN_OUT_MAX_ITEMS: usize = 10;
+
 /// What the registry needs from a provider module.
 pub(crate) trait Provider: Send + Sync {
     /// The provider's declaration, built once.

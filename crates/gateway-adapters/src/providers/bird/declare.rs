@@ -11,6 +11,8 @@ use gateway_core::{
 };
 use serde_json::Value;
 
+use crate::providers::FAN_OUT_MAX_ITEMS;
+
 /// §1.2.
 pub(super) const DEFAULT_BASE_URL: &str = "https://api.bird.com";
 /// `displayName` is 1–150 characters on create (§1.5, seed); counted in Unicode scalars.
@@ -48,6 +50,7 @@ fn build() -> ProviderDeclaration {
             .note("Bird keeps no company name on a contact; use remoteFields.accountIds or remoteFields.companyRefs for references"),
         FieldSpec::not_stored("/addresses", ValueKind::Array).note(no_address),
         FieldSpec::array("/emailAddresses")
+            .items(None, Some(FAN_OUT_MAX_ITEMS))
             .to("identifiers[key=emailaddress]")
             .note("each address is an emailaddress identifier; an update replaces the whole set through the identifier endpoints"),
         FieldSpec::string("/emailAddresses/*/emailAddress")
@@ -57,6 +60,7 @@ fn build() -> ProviderDeclaration {
             .to("identifiers[].value"),
         FieldSpec::not_stored("/emailAddresses/*/emailAddressType", ValueKind::String).note("Bird identifiers carry no type"),
         FieldSpec::array("/phoneNumbers")
+            .items(None, Some(FAN_OUT_MAX_ITEMS))
             .to("identifiers[key=phonenumber]")
             .note("each number is a phonenumber identifier; an update replaces the whole set through the identifier endpoints"),
         // §1.7 Simulator line: E.164 after removing the formatting people type.

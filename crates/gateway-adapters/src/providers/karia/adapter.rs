@@ -22,6 +22,9 @@ use super::declare::{self, MAX_PAGE_SIZE};
 use super::settings::{KariaConfig, KariaSettings};
 use super::{error, mapping, wire};
 
+/// Largest list offset the adapter sends: `i64::MAX`, what a server's signed offset holds.
+const MAX_OFFSET: u64 = i64::MAX as u64;
+
 /// Step names in `failed_steps`, after Karia's operation ids (§2.3).
 const ADDRESS_STEP: &str = "contact.address.create";
 const METHOD_STEP: &str = "contact.method.create";
@@ -303,7 +306,8 @@ impl CrmAdapter for KariaAdapter {
         self.client.get(id.as_str()).await.map(RemoteContact::from)
     }
 
-    /// Inferred (§2.8): offset paging; the adapter cursor is the offset in decimal.
+    /// Inferred (§2.8): offset paging; the adapter cursor is the offset in decimal, at most
+    /// [`MAX_OFFSET`].
     #[tracing::instrument(skip_all, fields(provider = "karia", op = "list_contacts"))]
     async fn list_contacts(&self, req: ListRequest) -> Result<ListPage, AdapterError> {
         if !self.config.list {
@@ -312,14 +316,29 @@ impl CrmAdapter for KariaAdapter {
         let limit = req.page_size.clamp(1, MAX_PAGE_SIZE);
         let offset = match req.cursor.as_deref().filter(|c| !c.is_empty()) {
             None => 0,
-            Some(c) if c.bytes().all(|b| b.is_ascii_digit()) => {
-                c.parse::<u64>().map_err(|_| error::bad_cursor())?
-            }
+            // Cursors come back from clients and can be forged: an offset past any real
+            // listing (or past what servers parse, i64) is refused, never sent or added to.
+            Some(c) if c.bytes().all(|b| b.is_ascii_digit()) => c
+                .parse::<u64>()
+                .ok()
+                .filter(|o| *o <= MAX_OFFSET)
+                .ok_or_else(error::bad_cursor)?,
             Some(_) => return Err(error::bad_cursor()),
         };
-        let contacts = self.client.list(limit, offset).await?;
+        let mut contacts = self.client.list(limit, offset).await?;
+        // More than asked would overflow the caller's page; with offsets, the rest simply
+        // comes again on the next page, so trimming loses nothing.
+        contacts.truncate(limit as usize);
         let returned = contacts.len() as u64;
-        let next = (returned >= u64::from(limit)).then(|| (offset + returned).to_string());
+        let next = match returned >= u64::from(limit) {
+            true => Some(
+                offset
+                    .checked_add(returned)
+                    .ok_or_else(error::bad_cursor)?
+                    .to_string(),
+            ),
+            false => None,
+        };
         Ok(ListPage {
             contacts: contacts.into_iter().map(RemoteContact::from).collect(),
             next,

@@ -18,6 +18,8 @@ use gateway_core::{
 };
 use serde_json::Value;
 
+use crate::providers::FAN_OUT_MAX_ITEMS;
+
 use super::settings::KariaConfig;
 
 /// The only published host (§2.2); the production host is not published.
@@ -98,6 +100,7 @@ fn build() -> ProviderDeclaration {
         FieldSpec::not_stored("/account", ValueKind::String)
             .note("Karia keeps no company name on a contact (employerId is a numeric reference, read-only here)"),
         FieldSpec::array("/emailAddresses")
+            .items(None, Some(FAN_OUT_MAX_ITEMS))
             .to("contactMethods[type=email]")
             .note("sent in contactMethods on create; on update, addresses the contact lacks are added with POST …/method. Karia documents no way to remove one: those left over come back as not_supported warnings"),
         FieldSpec::string("/emailAddresses/*/emailAddress")
@@ -107,6 +110,7 @@ fn build() -> ProviderDeclaration {
             .to("contactMethods[].value"),
         FieldSpec::not_stored("/emailAddresses/*/emailAddressType", ValueKind::String).note(method_note),
         FieldSpec::array("/phoneNumbers")
+            .items(None, Some(FAN_OUT_MAX_ITEMS))
             .to("contactMethods[type=phone]")
             .note("sent in contactMethods on create; on update, numbers the contact lacks are added with POST …/method. Karia documents no way to remove one: those left over come back as not_supported warnings"),
         // Karia documents no phone format (§2.5): kept exactly as given.
@@ -117,6 +121,7 @@ fn build() -> ProviderDeclaration {
             .note("stored as given; Karia documents no format"),
         FieldSpec::not_stored("/phoneNumbers/*/phoneNumberType", ValueKind::String).note(method_note),
         FieldSpec::array("/addresses")
+            .items(None, Some(FAN_OUT_MAX_ITEMS))
             .to("POST …/contact/{id}/address")
             .note("one call per address after the contact is created; a failed address call is reported in failedSteps and the contact is kept. On update, addresses the contact lacks are added; Karia documents no way to remove one"),
         FieldSpec::string("/addresses/*/addressType").to("type"),
