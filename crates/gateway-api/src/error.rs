@@ -165,6 +165,9 @@ pub enum ApiError {
     /// Every permit of the credential stayed busy for `concurrency_wait`.
     #[error("credential busy")]
     CredentialBusy,
+    /// The request took longer than `[api.connections] request_timeout` in total.
+    #[error("request timed out")]
+    RequestTimeout(Duration),
     /// The database is not reachable (readiness).
     #[error("not ready: {0}")]
     NotReady(String),
@@ -377,6 +380,17 @@ impl ApiError {
                     None,
                 )
             }
+            ApiError::RequestTimeout(limit) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "The request took too long",
+                format!("the request did not complete within {} s; work it started may still finish (a keyed write answers its retry)", limit.as_secs()),
+                Source::Gateway,
+                vec![],
+                true,
+                None,
+                None,
+            ),
             ApiError::NotReady(why) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_ready",

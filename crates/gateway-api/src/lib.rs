@@ -14,8 +14,8 @@ pub mod state;
 
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -23,7 +23,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
 pub use error::{ApiError, Problem};
-pub use state::{ApiConfig, AppState, IdempotencyConfig, RateLimitConfig};
+pub use state::{ApiConfig, AppState, ConnectionConfig, IdempotencyConfig, RateLimitConfig};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -59,7 +59,10 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
         }))
-        .layer(middleware::from_fn(request_context))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_context,
+        ))
         .with_state(state)
 }
 
@@ -80,7 +83,7 @@ async fn method_not_allowed() -> Response {
 
 /// Accepts a caller's `x-request-id` when it is sane, or makes one; the id scopes the logs,
 /// travels to the provider (via the transport's task-local) and comes back in the response.
-async fn request_context(req: Request, next: Next) -> Response {
+async fn request_context(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let id = req
         .headers()
         .get(&REQUEST_ID)
@@ -102,13 +105,36 @@ async fn request_context(req: Request, next: Next) -> Response {
     let task = tokio::spawn(
         gateway_transport::with_request_id(id.clone(), next.run(req)).instrument(span.clone()),
     );
-    let mut response = match task.await {
-        Ok(response) => response,
-        Err(e) => ApiError::Internal(anyhow::anyhow!("request task failed: {e}")).into_response(),
+    let limit = state.config().connections.request_timeout;
+    let mut response = match tokio::time::timeout(limit, task).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
+            ApiError::Internal(anyhow::anyhow!("request task failed: {e}")).into_response()
+        }
+        // The task is not aborted: whatever it started (a provider write, its index row, a
+        // keyed answer for the retry) still runs to its end.
+        Err(_) => {
+            let mut timed_out = span.in_scope(|| ApiError::RequestTimeout(limit).into_response());
+            // The body may still be arriving (a slow upload): close rather than wait for it.
+            timed_out
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            timed_out
+        }
     };
+    let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
+        headers.insert(REQUEST_ID, value);
     }
+    // Answers carry API keys (admin), contacts' personal data or credential details: no
+    // shared or browser cache may keep any of them.
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),

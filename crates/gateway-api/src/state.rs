@@ -27,6 +27,37 @@ pub struct ApiConfig {
     /// Longest a call waits for one of those before answering 503 `credential_busy`.
     #[serde(with = "humantime_serde")]
     pub concurrency_wait: Duration,
+    /// Connection handling (`[api.connections]`).
+    pub connections: ConnectionConfig,
+}
+
+/// What one client connection may hold (`[api.connections]`, docs/operations.md, "Slow and
+/// idle clients"): a slow or silent client costs a bounded time and one of a bounded number
+/// of connections, never the whole server.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionConfig {
+    /// A connection that has not sent a request's headers within this time (from its opening,
+    /// or from the end of its previous answer) is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Open connections at most; past it, new ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// Longest one request may take in total, body upload included: past it the client gets
+    /// 408 `request_timeout`. The work already started still runs to its end (a provider write
+    /// still gets its index row), and a keyed write's answer is kept for its retry.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            request_timeout: Duration::from_secs(180),
+        }
+    }
 }
 
 /// The per-tenant token bucket (`[api.rate_limit]`, docs/operations.md, "Inbound limits").
@@ -86,6 +117,7 @@ impl Default for ApiConfig {
             rate_limit: RateLimitConfig::default(),
             max_concurrent_per_credential: 8,
             concurrency_wait: Duration::from_secs(2),
+            connections: ConnectionConfig::default(),
         }
     }
 }

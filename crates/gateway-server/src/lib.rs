@@ -2,6 +2,7 @@
 //! commands the binary offers. Tests start the same pieces in-process.
 
 pub mod demo;
+pub mod http;
 pub mod reconcile;
 pub mod settings;
 pub mod telemetry;
@@ -87,12 +88,13 @@ pub async fn start_gateway(
     let app = gateway_api::router(state);
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
+    let limits = settings.api.connections.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
+        http::serve(listener, app, &limits, async move {
+            let _ = stopped.await;
+        })
+        .await;
+        Ok(())
     });
     Ok(RunningGateway {
         addr,
