@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use gateway_core::{
@@ -117,7 +119,15 @@ pub fn base_url(provider_kind: ProviderKind, settings: &Value) -> String {
 struct Cached {
     version: DateTime<Utc>,
     adapter: Arc<dyn CrmAdapter>,
+    /// Milliseconds since [`Inner::epoch`] of the last use.
+    used: AtomicU64,
 }
+
+/// A cached adapter (it holds a decrypted secret) unused for this long is dropped at the
+/// next sweep; the next call rebuilds it from the store.
+const IDLE: Duration = Duration::from_secs(600);
+/// Sweeps run when a map reaches this size, then at twice what the sweep left.
+const MIN_SWEEP: usize = 256;
 
 struct Inner {
     transport: Transport,
@@ -129,6 +139,12 @@ struct Inner {
     /// Rate budget and circuit breaker per credential; outlives cache entries, so a rebuilt
     /// adapter (credential changed) keeps the credential's budget and breaker.
     guards: RwLock<HashMap<CredentialId, Arc<CredentialGuard>>>,
+    /// Clock origin of [`Cached::used`].
+    epoch: Instant,
+    /// Size of `cache` at which the next sweep runs.
+    sweep_at: AtomicUsize,
+    /// [`IDLE`] unless set otherwise.
+    idle_ms: AtomicU64,
 }
 
 /// Builds adapters with the shared transport and caches one per credential, keyed by the
@@ -179,6 +195,9 @@ impl Registry {
                 cache: RwLock::new(HashMap::new()),
                 resilience,
                 guards: RwLock::new(HashMap::new()),
+                epoch: Instant::now(),
+                sweep_at: AtomicUsize::new(MIN_SWEEP),
+                idle_ms: AtomicU64::new(u64::try_from(IDLE.as_millis()).unwrap_or(u64::MAX)),
             }),
         }
     }
@@ -208,10 +227,38 @@ impl Registry {
             .cache
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        cache
-            .get(credential)
-            .filter(|c| c.version == version)
-            .map(|c| c.adapter.clone())
+        let hit = cache.get(credential).filter(|c| c.version == version)?;
+        hit.used.store(self.now_ms(), Ordering::Relaxed);
+        Some(hit.adapter.clone())
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Drops adapters unused for the idle time (their decrypted secrets with them), then the rate
+    /// budgets and breakers no adapter holds any more: a fresh guard is the same as an idle one
+    /// (a full bucket, a closed breaker), so memory follows the credentials in use, not every
+    /// credential ever used.
+    fn sweep(&self, cache: &mut HashMap<CredentialId, Cached>) {
+        let idle_ms = self.inner.idle_ms.load(Ordering::Relaxed);
+        let now = self.now_ms();
+        cache.retain(|_, c| now.saturating_sub(c.used.load(Ordering::Relaxed)) < idle_ms);
+        let mut guards = self
+            .inner
+            .guards
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        guards.retain(|id, g| Arc::strong_count(g) > 1 || cache.contains_key(id));
+        let next = (cache.len().max(guards.len()) * 2).max(MIN_SWEEP);
+        self.inner.sweep_at.store(next, Ordering::Relaxed);
+    }
+
+    /// How many adapters and guards are kept (tests).
+    pub fn tracked(&self) -> (usize, usize) {
+        let cache = self.inner.cache.read().map_or(0, |c| c.len());
+        let guards = self.inner.guards.read().map_or(0, |g| g.len());
+        (cache, guards)
     }
 
     /// A new adapter for settings and a decrypted secret not stored as a credential yet
@@ -299,7 +346,24 @@ impl Registry {
             .cache
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        cache.insert(credential.clone(), Cached { version, adapter });
+        if cache.len() >= self.inner.sweep_at.load(Ordering::Relaxed) {
+            self.sweep(&mut cache);
+        }
+        let used = AtomicU64::new(self.now_ms());
+        cache.insert(
+            credential.clone(),
+            Cached {
+                version,
+                adapter,
+                used,
+            },
+        );
+    }
+
+    /// How long an unused adapter stays cached (default 10 minutes).
+    pub fn set_idle(&self, idle: Duration) {
+        let ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        self.inner.idle_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Drops the cached adapter (credential deleted or changed).
@@ -323,6 +387,48 @@ mod tests {
 
     fn registry() -> Registry {
         Registry::new(Transport::new(&TransportConfig::default()).expect("transport"))
+    }
+
+    #[test]
+    fn idle_adapters_and_their_guards_are_swept() {
+        let r = registry();
+        let settings = json!({"workspaceId": WS, "baseUrl": "https://api.bird.com"});
+        let build = |i: usize| {
+            let id = CredentialId::parse(&format!("cred_{i:032x}")).expect("id");
+            let adapter = r
+                .build_for(
+                    &id,
+                    ProviderKind::Bird,
+                    &settings,
+                    SecretString::from("k".to_owned()),
+                )
+                .expect("adapter");
+            r.insert(&id, Utc::now(), adapter);
+        };
+        for i in 0..MIN_SWEEP {
+            build(i);
+        }
+        assert_eq!(r.tracked(), (MIN_SWEEP, MIN_SWEEP), "nothing idle yet");
+        build(MIN_SWEEP);
+        assert_eq!(
+            r.tracked().0,
+            MIN_SWEEP + 1,
+            "recently used adapters are kept"
+        );
+        r.set_idle(Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(5));
+        for i in 0..2 * MIN_SWEEP + 2 {
+            build(10_000 + i);
+            if r.tracked().0 < MIN_SWEEP {
+                break;
+            }
+        }
+        let (adapters, guards) = r.tracked();
+        assert!(adapters < MIN_SWEEP, "idle adapters swept: {adapters} left");
+        assert!(
+            guards <= adapters + 1,
+            "their guards too: {guards} for {adapters}"
+        );
     }
 
     #[test]
