@@ -102,6 +102,18 @@ pub struct ContactWriteOut {
     pub failed_steps: Vec<WriteStep>,
 }
 
+/// The 200 answer of a write, as the OpenAPI document describes it: the written contact, or
+/// with `?dryRun=true` the plan. Never built; the handlers answer one or the other.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code, clippy::large_enum_variant)]
+pub enum WriteAnswer {
+    /// Without `dryRun`.
+    Written(ContactWriteOut),
+    /// With `dryRun=true`.
+    DryRun(DryRunOut),
+}
+
 /// Answer to `?dryRun=true`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -310,7 +322,7 @@ fn write_answer(
     params(("credentialId" = String, Query), ("strict" = Option<bool>, Query, description = "values the provider cannot store fail the request (422) instead of coming back as warnings"),
            ("dryRun" = Option<bool>, Query, description = "validate and map only; answers the provider calls that would be made")),
     request_body = ContactInput,
-    responses((status = 401, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 200, body = ContactWriteOut), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"),
+    responses((status = 401, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 200, body = WriteAnswer, description = "the contact as written; with ?dryRun=true, what would be sent instead"), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"),
               (status = 429, body = Problem, content_type = "application/problem+json"), (status = 501, body = Problem, content_type = "application/problem+json"), (status = 502, body = Problem, content_type = "application/problem+json"), (status = 504, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn create_contact(
@@ -568,7 +580,7 @@ async fn tombstone_page(
 #[utoipa::path(patch, path = "/crm/contacts/{id}", tag = "contacts",
     params(("id" = String, Path), ("credentialId" = String, Query), ("strict" = Option<bool>, Query), ("dryRun" = Option<bool>, Query)),
     request_body = ContactInput,
-    responses((status = 401, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 200, body = ContactWriteOut), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"),
+    responses((status = 401, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 200, body = WriteAnswer, description = "the contact as written; with ?dryRun=true, what would be sent instead"), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"),
               (status = 501, body = Problem, content_type = "application/problem+json"), (status = 502, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn update_contact(
@@ -626,7 +638,7 @@ pub async fn update_contact(
 #[utoipa::path(put, path = "/crm/contacts/{id}", tag = "contacts",
     params(("id" = String, Path), ("credentialId" = String, Query), ("strict" = Option<bool>, Query), ("dryRun" = Option<bool>, Query)),
     request_body = ContactInput,
-    responses((status = 200, body = ContactWriteOut), (status = 400, body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, body = WriteAnswer, description = "the contact as written; with ?dryRun=true, what would be sent instead"), (status = 400, body = Problem, content_type = "application/problem+json"),
               (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"),
               (status = 413, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"),
               (status = 501, body = Problem, content_type = "application/problem+json"), (status = 502, body = Problem, content_type = "application/problem+json")),

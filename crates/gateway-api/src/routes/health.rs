@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use utoipa::OpenApi;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -34,6 +33,6 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 }
 
 /// This API's OpenAPI 3.1 document.
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(crate::openapi::ApiDoc::openapi())
+pub async fn openapi() -> Json<&'static Value> {
+    Json(crate::openapi::document())
 }
