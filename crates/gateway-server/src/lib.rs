@@ -175,7 +175,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     check_master_keys(&settings, &store).await?;
     let listener = bind(settings.listen, false).await?;
     let gateway = start_gateway(&settings, store, listener).await?;
-    tracing::info!(listen = %gateway.addr, database = %settings.database_url_redacted(), admin_api = settings.admin_token.is_some(), "crm-gateway serving");
+    tracing::info!(listen = %gateway.addr, database = %settings.database_description(), admin_api = settings.admin_token.is_some(), "crm-gateway serving");
     stop_signal().await;
     tracing::info!("stop signal received; draining");
     gateway.shutdown(settings.shutdown.grace).await;

@@ -39,6 +39,7 @@ pub async fn run_once(settings: Settings, credential: &str) -> anyhow::Result<(S
         store.close().await;
         return Err(e);
     }
+    tracing::info!(database = %settings.database_description(), credential = %cred, "reconciling one credential in the foreground");
     let result = run_with_store(&settings, &store, &cred).await;
     store.close().await;
     result
