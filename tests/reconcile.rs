@@ -96,7 +96,8 @@ async fn all_events(app: &TestApp, t: &TestTenant, cred: Option<&str>, limit: u3
         let a = app.call(Method::GET, &path, Some(&t.key), None).await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.text);
         let events = a.body["events"].as_array().unwrap().clone();
-        let next = a.body["nextAfter"].as_str().unwrap().to_owned();
+        // A number, like `sequence` (a string here once; clients comparing the two broke).
+        let next = a.body["nextAfter"].as_i64().unwrap().to_string();
         if events.is_empty() {
             assert_eq!(next, if after.is_empty() { "0" } else { &after });
             return out;
@@ -633,7 +634,7 @@ async fn feed_body(app: TestApp) {
         .await;
     assert_eq!(r1.body, r2.body);
     assert_eq!(r1.body["events"].as_array().unwrap().len(), 3);
-    assert_eq!(r1.body["nextAfter"], seqs[4].to_string());
+    assert_eq!(r1.body["nextAfter"].as_i64(), Some(seqs[4]));
 
     // Tenant isolation.
     let theirs = all_events(&app, &b, None, 1000).await;
@@ -706,4 +707,66 @@ async fn asking_twice_answers_the_same_active_run_and_openapi_lists_the_routes()
         );
     }
     app.stop().await;
+}
+
+async fn live_figures_body(db: TestDb) {
+    // Paced so the confirmation of 60 candidates takes seconds; the brake off, since 60 of 100
+    // vanishing would hold the run.
+    let app = TestApp::spawn_with(db, |s| {
+        s.reconcile.enabled = false;
+        s.reconcile.tick = Duration::from_millis(50);
+        s.reconcile.heartbeat = Duration::from_millis(500);
+        s.reconcile.lease_ttl = Duration::from_secs(5);
+        s.reconcile.max_pages_per_second = 20.0;
+        s.reconcile.brake_min = 1_000;
+    })
+    .await;
+    let t = app.tenant("live").await;
+    let cred = app.credential(&t, "bird").await;
+    let remote = seed(&app, "bird", 100).await;
+    let first = reconcile(&app, &t, &cred).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    for r in &remote[..60] {
+        sim_delete(&app, "bird", r).await;
+    }
+    let run = start_run(&app, &t, &cred).await;
+    let id = run["id"].as_str().unwrap().to_owned();
+    // Every reading taken while the run was confirming candidates.
+    let mut readings = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let last = loop {
+        let a = app
+            .call(
+                Method::GET,
+                &format!("/credentials/{cred}/reconciliations/{id}"),
+                Some(&t.key),
+                None,
+            )
+            .await;
+        let r = a.body["run"].clone();
+        if r["status"] != "running" && r["status"] != "queued" {
+            break r;
+        }
+        if r["phase"] == "confirming" {
+            readings.push(r["flagged"].as_u64().unwrap());
+        }
+        assert!(Instant::now() < deadline, "run never ended: {r}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(last["status"], "succeeded", "{last}");
+    assert_eq!(last["flagged"], 60, "{last}");
+    // The figures grew while the pass went, not only at its end.
+    assert!(
+        readings.iter().any(|&f| f > 0 && f < 60),
+        "flagged was never seen between 0 and 60 while confirming: {readings:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn run_figures_grow_while_candidates_are_confirmed() {
+    live_figures_body(TestDb::sqlite()).await;
+    if let Some(db) = TestDb::postgres().await {
+        live_figures_body(db).await;
+    }
 }

@@ -16,6 +16,14 @@ pub struct CredentialCursor {
     pub after: String,
 }
 
+/// Position in a list ordered by id (`GET /admin/tenants`, `GET /admin/tenants/{id}/keys`).
+#[derive(Serialize, Deserialize)]
+pub struct AfterId {
+    /// Last id of the previous page.
+    #[serde(rename = "a")]
+    pub after: String,
+}
+
 /// Position in `GET /crm/contacts`: first the provider's own listing, then (with
 /// `includeDeleted=true`) the index's tombstones.
 #[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]

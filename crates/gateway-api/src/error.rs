@@ -121,6 +121,14 @@ pub enum ApiError {
         /// Every problem found.
         errors: Vec<ProblemItem>,
     },
+    /// The operator's input to the admin API breaks a rule; nothing was changed.
+    #[error("invalid admin input")]
+    AdminValidation {
+        /// Summary.
+        message: String,
+        /// Every problem found.
+        errors: Vec<ProblemItem>,
+    },
     /// `?verify=true`: the provider refused the secret or the settings; nothing was stored.
     #[error("the provider refused the credential")]
     CredentialRefused {
@@ -200,6 +208,16 @@ impl ApiError {
         }
     }
 
+    /// A 422 with one field error in an admin request, whose title speaks of no provider.
+    pub fn invalid_admin(pointer: &str, code: &str, message: impl Into<String>) -> Self {
+        match Self::invalid(pointer, code, message) {
+            ApiError::Validation { message, errors } => {
+                ApiError::AdminValidation { message, errors }
+            }
+            other => other,
+        }
+    }
+
     /// A 422 from field errors.
     pub fn validation(errors: Vec<FieldError>) -> Self {
         let message = match errors.as_slice() {
@@ -272,6 +290,17 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
                 "The input breaks a rule; nothing was sent to the provider",
+                message.clone(),
+                Source::Gateway,
+                errors.clone(),
+                false,
+                None,
+                None,
+            ),
+            ApiError::AdminValidation { message, errors } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "The input breaks a rule; nothing was changed",
                 message.clone(),
                 Source::Gateway,
                 errors.clone(),

@@ -11,7 +11,8 @@ use crate::routes::{admin, contacts, credentials, events, health, providers, rec
     info(title = "crm-gateway", description = "Unified CRM contacts API: one model, many CRMs, honest errors."),
     paths(
         health::healthz, health::readyz,
-        admin::create_tenant, admin::create_key, admin::revoke_key,
+        admin::create_tenant, admin::list_tenants, admin::delete_tenant,
+        admin::create_key, admin::list_keys, admin::revoke_key,
         credentials::create_credential, credentials::list_credentials, credentials::get_credential,
         credentials::update_credential, credentials::delete_credential, credentials::check_credential,
         contacts::create_contact, contacts::list_contacts, contacts::get_contact, contacts::update_contact, contacts::replace_contact,

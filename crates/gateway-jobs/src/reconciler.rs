@@ -23,6 +23,13 @@ use crate::gate;
 /// Candidates read from the index per query during confirmation.
 const CANDIDATE_BATCH: u32 = 200;
 
+/// While candidates are confirmed, the run's figures are saved (and the progress callback
+/// called) at least this often and after at most `PROGRESS_EVERY_CANDIDATES` lookups, so
+/// `GET …/reconciliations/{runId}` shows `flagged` growing rather than jumping at the end
+/// of a batch.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+const PROGRESS_EVERY_CANDIDATES: u32 = 20;
+
 /// How a pass ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PassEnd {
@@ -402,6 +409,8 @@ impl Pass<'_> {
         let can_get = self.adapter.declaration().supports(Operation::Get);
         let mut after: Option<ContactId> = None;
         let mut last_error: Option<String> = None;
+        let mut since_save: u32 = 0;
+        let mut saved_at = std::time::Instant::now();
         loop {
             let batch = self
                 .r
@@ -414,6 +423,15 @@ impl Pass<'_> {
                 if self.stopped() {
                     return Ok(PassEnd::Interrupted);
                 }
+                if since_save >= PROGRESS_EVERY_CANDIDATES || saved_at.elapsed() >= PROGRESS_EVERY {
+                    if !self.save(RunPhase::Confirming, None).await? {
+                        return Ok(PassEnd::Interrupted);
+                    }
+                    self.report(RunPhase::Confirming);
+                    since_save = 0;
+                    saved_at = std::time::Instant::now();
+                }
+                since_save += 1;
                 if !can_get {
                     // Nothing to confirm with: the complete listing is the evidence.
                     let (_, flipped) = self
@@ -481,6 +499,8 @@ impl Pass<'_> {
                 return Ok(PassEnd::Interrupted);
             }
             self.report(RunPhase::Confirming);
+            since_save = 0;
+            saved_at = std::time::Instant::now();
         }
         self.report(RunPhase::Confirming);
         Ok(match last_error {

@@ -119,3 +119,91 @@ pub async fn serve_with(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+/// One simulated provider account: what a credential needs to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxAccount {
+    /// The provider's name, as in `POST /credentials` `provider`.
+    pub provider: &'static str,
+    /// The credential's `baseUrl`.
+    pub base_url: String,
+    /// The one secret the simulator accepts.
+    pub secret: &'static str,
+    /// How the provider expects the secret (the gateway's adapter sends it so).
+    pub auth_header: &'static str,
+    /// The credential's `settings` besides `baseUrl`, as `(name, value)`.
+    pub settings: Vec<(&'static str, &'static str)>,
+}
+
+impl SandboxAccount {
+    /// The credential `settings` object, `baseUrl` included.
+    pub fn settings_json(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        for (k, v) in &self.settings {
+            map.insert((*k).to_owned(), json!(v));
+        }
+        map.insert("baseUrl".into(), json!(self.base_url));
+        serde_json::Value::Object(map)
+    }
+}
+
+/// The account of every simulator served under `root` (`http://HOST:PORT`), in the order the
+/// sandbox serves them. The single source of these values: `crm-gateway sandbox` prints them,
+/// `demo` uses them, the README lists them.
+pub fn accounts(root: &str) -> Vec<SandboxAccount> {
+    let root = root.trim_end_matches('/');
+    vec![
+        SandboxAccount {
+            provider: "bird",
+            base_url: format!("{root}/bird"),
+            secret: BIRD_SANDBOX_KEY,
+            auth_header: "Authorization: AccessKey <secret>",
+            settings: vec![("workspaceId", BIRD_SANDBOX_WORKSPACE)],
+        },
+        SandboxAccount {
+            provider: "karia",
+            base_url: format!("{root}/karia"),
+            secret: KARIA_SANDBOX_KEY,
+            auth_header: "x-api-key: <secret>, or Authorization: Bearer <secret>",
+            settings: vec![
+                ("organisationId", KARIA_SANDBOX_ORGANISATION),
+                ("workspaceId", KARIA_SANDBOX_WORKSPACE),
+            ],
+        },
+        SandboxAccount {
+            provider: "iclosed",
+            base_url: format!("{root}/iclosed"),
+            secret: ICLOSED_SANDBOX_KEY,
+            auth_header: "Authorization: Bearer <secret>",
+            settings: vec![],
+        },
+    ]
+}
+
+/// The accounts as a block of text for a terminal: per provider its base URL, secret and
+/// settings, and a `POST /credentials` body that works as is.
+pub fn describe_accounts(root: &str) -> String {
+    let mut out =
+        String::from("Sandbox accounts (one valid secret per provider; any other is refused):\n");
+    for a in accounts(root) {
+        out.push_str(&format!("\n  {}\n", a.provider));
+        out.push_str(&format!("    baseUrl:   {}\n", a.base_url));
+        out.push_str(&format!(
+            "    secret:    {}   (sent as {})\n",
+            a.secret, a.auth_header
+        ));
+        if a.settings.is_empty() {
+            out.push_str("    settings:  (none besides baseUrl)\n");
+        } else {
+            let list: Vec<String> = a
+                .settings
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect();
+            out.push_str(&format!("    settings:  {}\n", list.join(", ")));
+        }
+        let body = json!({"provider": a.provider, "name": format!("Sandbox {}", a.provider), "secret": a.secret, "settings": a.settings_json()});
+        out.push_str(&format!("    POST /credentials body: {body}\n"));
+    }
+    out
+}

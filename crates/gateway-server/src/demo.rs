@@ -13,23 +13,16 @@ use serde_json::{json, Value};
 
 use crate::{bind, open_store, start_gateway, stop_signal, Settings};
 
-/// The sandbox account of each provider (CONTRACT §7): secret and settings, given the
-/// provider's base URL inside the sandbox.
+/// The sandbox account of a provider (`gateway_sandbox::accounts`): secret and settings, given
+/// the provider's base URL inside the sandbox. `None` for a provider the sandbox does not
+/// simulate.
 pub fn sandbox_credential(provider: ProviderKind, base_url: &str) -> Option<(String, Value)> {
-    match provider {
-        ProviderKind::Bird => Some((
-            gateway_sandbox::BIRD_SANDBOX_KEY.to_owned(),
-            json!({"workspaceId": gateway_sandbox::BIRD_SANDBOX_WORKSPACE, "baseUrl": base_url}),
-        )),
-        ProviderKind::Karia => Some((
-            "karia-sandbox-key".to_owned(),
-            json!({"organisationId": "1", "workspaceId": "1", "baseUrl": base_url}),
-        )),
-        ProviderKind::Iclosed => Some((
-            "iclosed_sandbox_key".to_owned(),
-            json!({"baseUrl": base_url}),
-        )),
-    }
+    let account = gateway_sandbox::accounts("")
+        .into_iter()
+        .find(|a| a.provider == provider.as_str())?;
+    let mut settings = account.settings_json();
+    settings["baseUrl"] = json!(base_url);
+    Some((account.secret.to_owned(), settings))
 }
 
 fn master_key(data_dir: &Path) -> anyhow::Result<SecretString> {
@@ -185,6 +178,10 @@ fn print_banner(
     for (provider, id) in credentials {
         out.push_str(&format!("Credential:    {id}   ({provider}, sandbox)\n"));
     }
+    out.push('\n');
+    out.push_str(&gateway_sandbox::describe_accounts(&format!(
+        "http://{sandbox}"
+    )));
     out.push_str("\nPaste these into another terminal:\n\n");
     out.push_str(&format!("export API={api} KEY={api_key} CRED={first}\n\n"));
     out.push_str("# create a contact\n");

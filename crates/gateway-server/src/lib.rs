@@ -28,12 +28,40 @@ pub async fn open_store(settings: &Settings, cipher: Cipher) -> anyhow::Result<S
         .await
         .with_context(|| {
             format!(
-                "could not open the database at {}",
+                "could not open the database {}",
                 settings.database_url_redacted()
             )
         })?;
     store.migrate().await.context("database migration failed")?;
     Ok(store)
+}
+
+/// Refuses a key ring that does not fit the database (a wrong or missing key for a version the
+/// database holds secrets under), naming the version and the variable to fix; then records
+/// the current version's canary so a later start with another key is caught even before the
+/// first credential exists. `serve` and `reconcile` call it before doing anything else, so a
+/// wrong key is an error at start, not a 500 on the first request that needs a secret.
+pub async fn check_master_keys(settings: &Settings, store: &Store) -> anyhow::Result<()> {
+    let problems = store
+        .check_master_keys()
+        .await
+        .context("could not check the master keys against the database")?;
+    if let Some(first) = problems.first() {
+        let all: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{p}; check {}", settings.master_key_var(p.version())))
+            .collect();
+        anyhow::bail!(
+            "refusing to start: master key version {} does not fit this database: {}",
+            first.version(),
+            all.join("; ")
+        );
+    }
+    store
+        .seal_key_canary()
+        .await
+        .context("could not record the master key canary")?;
+    Ok(())
 }
 
 /// A gateway serving on a bound listener until told to stop.
@@ -146,9 +174,10 @@ pub async fn stop_signal() {
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let cipher = settings.cipher()?;
     let store = open_store(&settings, cipher).await?;
+    check_master_keys(&settings, &store).await?;
     let listener = bind(settings.listen, false).await?;
     let gateway = start_gateway(&settings, store, listener).await?;
-    tracing::info!(listen = %gateway.addr, database = %settings.database_url_redacted(), admin_api = settings.admin_token.is_some(), "crm-gateway serving");
+    tracing::info!(listen = %gateway.addr, database = %settings.database_description(), admin_api = settings.admin_token.is_some(), "crm-gateway serving");
     stop_signal().await;
     tracing::info!("stop signal received; draining");
     gateway.shutdown(settings.shutdown.grace).await;
@@ -160,7 +189,19 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 pub async fn sandbox(settings: Settings) -> anyhow::Result<()> {
     let listener = bind(settings.sandbox_listen, false).await?;
     let addr = listener.local_addr()?;
-    tracing::info!(listen = %addr, "provider sandbox serving: http://{addr}/bird");
+    tracing::info!(listen = %addr, "provider sandbox serving: http://{addr}/bird, /karia and /iclosed");
+    // The accounts on stdout, where a new user looks: a credential pointed at the sandbox
+    // needs exactly these secrets and settings.
+    {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(
+            stdout,
+            "crm-gateway sandbox on http://{addr}\n\n{}",
+            gateway_sandbox::describe_accounts(&format!("http://{addr}"))
+        );
+        let _ = stdout.flush();
+    }
     gateway_sandbox::serve(listener, stop_signal())
         .await
         .context("sandbox failed")?;
@@ -176,7 +217,7 @@ fn throwaway_cipher() -> anyhow::Result<Cipher> {
 /// `crm-gateway migrate`.
 pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
     let store = open_store(&settings, throwaway_cipher()?).await?;
-    tracing::info!(database = %settings.database_url_redacted(), "migrations applied");
+    tracing::info!(database = %settings.database_description(), "migrations applied");
     store.close().await;
     Ok(())
 }
@@ -189,15 +230,75 @@ pub async fn tenant_create(settings: Settings, name: &str) -> anyhow::Result<Str
     let store = open_store(&settings, throwaway_cipher()?).await?;
     let (tenant, key) = store.create_tenant(name.trim()).await?;
     store.close().await;
+    // On stderr, so stdout stays one JSON line: a key made in the wrong database (the default
+    // file in the current folder, not the server's) is a key the server has never seen.
+    if settings.database_url.expose_secret() == settings::DEFAULT_DATABASE_URL {
+        tracing::warn!(tenant = %tenant.id, key = %key.key_id, database = %settings.database_description(), "tenant created in the built-in default database");
+    } else {
+        tracing::info!(tenant = %tenant.id, key = %key.key_id, database = %settings.database_description(), "tenant created");
+    }
     // A struct keeps the contract's field order (tenantId first); json! would sort the keys.
     #[derive(serde::Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Created<'a> {
         tenant_id: String,
+        key_id: String,
         api_key: &'a str,
     }
     Ok(serde_json::to_string(&Created {
         tenant_id: tenant.id.to_string(),
+        key_id: key.key_id.to_string(),
         api_key: key.api_key.expose_secret(),
     })?)
+}
+
+/// `crm-gateway rotate-master-key`: re-seals every stored secret under the current master
+/// key version. Refuses when the current key does not fit the database (re-sealing under a
+/// wrong key would make every secret unreadable with the right one); skips and reports secrets
+/// of older versions it cannot open. Answers the JSON summary and whether nothing was skipped.
+pub async fn rotate_master_key(settings: Settings) -> anyhow::Result<(String, bool)> {
+    let cipher = settings.cipher()?;
+    let current = cipher.current_version();
+    let store = open_store(&settings, cipher).await?;
+    let result = rotate_with_store(&settings, &store, current).await;
+    store.close().await;
+    result
+}
+
+async fn rotate_with_store(
+    settings: &Settings,
+    store: &Store,
+    current: u32,
+) -> anyhow::Result<(String, bool)> {
+    let problems = store.check_master_keys().await?;
+    if let Some(p) = problems.iter().find(|p| p.version() == current) {
+        anyhow::bail!(
+            "refusing to re-seal: {p}; check {}. Nothing was changed",
+            settings.master_key_var(current)
+        );
+    }
+    store
+        .seal_key_canary()
+        .await
+        .context("could not record the master key canary")?;
+    let report = store.reseal_stale_secrets(200).await?;
+    let remaining = store.secrets_by_key_version().await?;
+    tracing::info!(
+        database = %settings.database_description(),
+        resealed = report.resealed,
+        skipped = report.skipped.len(),
+        "master key rotation pass finished"
+    );
+    let ok = report.skipped.is_empty();
+    let summary = serde_json::json!({
+        "currentKeyVersion": report.current_version,
+        "resealed": report.resealed,
+        "skipped": report.skipped.len(),
+        "skippedCredentials": report.skipped,
+        "secretsByKeyVersion": remaining
+            .iter()
+            .map(|(v, n)| serde_json::json!({"keyVersion": v, "secrets": n}))
+            .collect::<Vec<_>>(),
+    });
+    Ok((summary.to_string(), ok))
 }

@@ -46,6 +46,12 @@ enum Command {
         #[arg(long)]
         credential: String,
     },
+    /// Re-seal every stored credential secret under the current master key version (after
+    /// adding a new key as CRM_GATEWAY_MASTER_KEY with a higher CRM_GATEWAY_MASTER_KEY_VERSION
+    /// and the old one under CRM_GATEWAY_PREVIOUS_MASTER_KEYS__<version>). Prints a JSON summary;
+    /// secrets it cannot open are skipped and listed by credential id, and the exit code is 1.
+    /// Safe to run again: a second run re-seals nothing.
+    RotateMasterKey,
     /// Manage tenants.
     Tenant {
         #[command(subcommand)]
@@ -55,29 +61,69 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TenantCommand {
-    /// Create a tenant; prints {"tenantId","apiKey"} as one JSON line (the key is shown once).
+    /// Create a tenant; prints {"tenantId","keyId","apiKey"} as one JSON line (the key is shown
+    /// once) and, on stderr, which database it was written to.
     Create {
         /// The tenant's name.
         name: String,
     },
 }
 
+/// An error's message with each cause once: database errors repeat their cause in their own
+/// text, so `{:#}` would print the same sentence two or three times.
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// Prints a fatal error once: as one JSON log line under `--log-format json` (log shippers
+/// read stderr as JSON), as one plain line otherwise.
+fn fatal(json: bool, message: &str) {
+    use std::io::Write;
+    let line = if json {
+        serde_json::json!({
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "level": "ERROR",
+            "fields": {"message": "crm-gateway failed", "error": message},
+            "target": "crm_gateway",
+        })
+        .to_string()
+    } else {
+        format!("crm-gateway: {message}")
+    };
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The format asked for on the command line governs even errors that come before the
+    // configuration is read.
+    let cli_json = cli.log_format.as_deref() == Some("json");
     let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("crm-gateway: {e:#}");
+            fatal(cli_json, &describe(&e));
             return ExitCode::from(2);
         }
     };
     if let Some(format) = cli.log_format {
         if !matches!(format.as_str(), "text" | "json") {
-            eprintln!("crm-gateway: --log-format must be text or json");
+            fatal(false, "--log-format must be text or json");
             return ExitCode::from(2);
         }
         settings.log.format = format;
     }
+    let json = settings.log.format == "json";
     telemetry::init(&settings.log.format, &settings.log.level);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -86,7 +132,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("crm-gateway: could not start the async runtime: {e}");
+            fatal(json, &format!("could not start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -96,6 +142,17 @@ fn main() -> ExitCode {
             Command::Serve => gateway_server::serve(settings).await,
             Command::Sandbox => gateway_server::sandbox(settings).await,
             Command::Migrate => gateway_server::migrate(settings).await,
+            Command::RotateMasterKey => {
+                let (summary, ok) = gateway_server::rotate_master_key(settings).await?;
+                println!("{summary}");
+                if ok {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!(
+                        "some secrets could not be opened and stay sealed under their old key version (see \"skippedCredentials\" above)"
+                    ))
+                }
+            }
             Command::Reconcile { credential } => {
                 let (summary, ok) =
                     gateway_server::reconcile::run_once(settings, &credential).await?;
@@ -120,8 +177,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "crm-gateway failed");
-            eprintln!("crm-gateway: {e:#}");
+            fatal(json, &describe(&e));
             ExitCode::FAILURE
         }
     }

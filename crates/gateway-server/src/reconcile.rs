@@ -35,6 +35,11 @@ pub async fn run_once(settings: Settings, credential: &str) -> anyhow::Result<(S
         .map_err(|_| anyhow::anyhow!("{credential:?} is not a credential id (cred_…)"))?;
     let cipher = settings.cipher()?;
     let store = open_store(&settings, cipher).await?;
+    if let Err(e) = crate::check_master_keys(&settings, &store).await {
+        store.close().await;
+        return Err(e);
+    }
+    tracing::info!(database = %settings.database_description(), credential = %cred, "reconciling one credential in the foreground");
     let result = run_with_store(&settings, &store, &cred).await;
     store.close().await;
     result
@@ -71,9 +76,14 @@ async fn run_with_store(
 
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+        // `wide_msg` is cut to the terminal's width: a message that wraps leaves a stale
+        // line behind on every redraw.
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
+    bar.set_message(format!("reconciling {cred}: starting"));
+    // Log lines (a slow provider's warnings, retries) are printed above the bar, not into it.
+    crate::telemetry::set_progress_bar(&bar);
     bar.enable_steady_tick(Duration::from_millis(200));
     let progress_bar = bar.clone();
     let progress = move |phase: RunPhase, c: &gateway_store::RunCounters| {
@@ -108,7 +118,33 @@ async fn run_with_store(
         )
         .await;
     ctrl_c.abort();
-    bar.finish_and_clear();
+    // The bar's last state is the outcome, left on screen above the JSON summary.
+    bar.set_style(
+        ProgressStyle::with_template("[{elapsed_precise}] {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let outcome = match &ended {
+        Ok(Some(run)) => {
+            let c = &run.counters;
+            format!(
+                "{}: {} pages, {} contacts seen, {} discovered, {} flagged, {} restored",
+                run.status.as_str(),
+                c.pages_fetched,
+                c.contacts_seen,
+                c.discovered,
+                c.flagged,
+                c.restored
+            )
+        }
+        Ok(None) => "interrupted; the run stays resumable".to_owned(),
+        Err(_) => "failed".to_owned(),
+    };
+    bar.finish_with_message(outcome);
+    if !bar.is_hidden() {
+        // The finished bar keeps its line; the summary on stdout starts on the next one.
+        eprintln!();
+    }
+    crate::telemetry::clear_progress_bar();
     let Some(run) = ended? else {
         bail!("the run was interrupted before it finished; it stays resumable (the next worker that takes the credential continues it)");
     };

@@ -58,7 +58,8 @@ impl Default for ShutdownConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// API address.
+    /// API address: an IP and port, or a host name and port resolved once at start.
+    #[serde(deserialize_with = "listen_address")]
     pub listen: SocketAddr,
     /// Database URL; may hold a password, so it is never logged as is.
     pub database_url: SecretString,
@@ -77,7 +78,8 @@ pub struct Settings {
     /// Lets credentials point at private addresses.
     #[serde(default)]
     pub allow_private_base_urls: bool,
-    /// Sandbox address.
+    /// Sandbox address, like `listen`.
+    #[serde(deserialize_with = "listen_address")]
     pub sandbox_listen: SocketAddr,
     /// API layer.
     #[serde(default)]
@@ -106,6 +108,100 @@ fn one() -> u32 {
     1
 }
 
+/// The shortest admin token accepted: a guessable token would open every tenant's keys.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
+/// The database URL `config/default.toml` sets, to tell an operator when a command used it
+/// because nothing else was configured.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/crm-gateway.db?mode=rwc";
+
+fn listen_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    /// `CRM_GATEWAY_LISTEN=8080` arrives as a number: answered with what is missing, not with
+    /// a type error.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Number(u64),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Text(text) => resolve_listen(&text),
+        Raw::Number(n) => resolve_listen(&n.to_string()),
+    }
+    .map_err(serde::de::Error::custom)
+}
+
+/// `IP:PORT` (`127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:8080`) as is, or `HOST:PORT` with the
+/// host name resolved now (`localhost:8080`); a name with IPv4 and IPv6 addresses binds the
+/// IPv4 one, which is what `localhost` means to most clients.
+pub fn resolve_listen(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let wanted = "an address and port: an IP (127.0.0.1:8080, 0.0.0.0:8080, [::]:8080) or a \
+                  host name that resolves (localhost:8080)";
+    let Some((host, port)) = text.rsplit_once(':') else {
+        if text.parse::<u16>().is_ok() {
+            return Err(format!(
+                "{text:?} is only a port; expected {wanted}, e.g. 127.0.0.1:{text}"
+            ));
+        }
+        return Err(format!("{text:?} has no port; expected {wanted}"));
+    };
+    let Ok(port) = port.parse::<u16>() else {
+        return Err(format!(
+            "{text:?}: {port:?} is not a port number (0-65535); expected {wanted}"
+        ));
+    };
+    if host.is_empty() {
+        return Err(format!("{text:?} has no host; expected {wanted}"));
+    }
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            format!("{text:?}: the host name {host:?} does not resolve ({e}); expected {wanted}")
+        })?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| {
+            format!("{text:?}: the host name {host:?} resolves to no address; expected {wanted}")
+        })
+}
+
+/// Renders figment's errors with the key as the operator wrote it (`api.max_body_bytes`, not
+/// figment's profile-qualified `default.api.max_body_bytes`) and where it came from: the
+/// environment variable's own name, or the file.
+fn describe_config_error(error: figment::Error) -> String {
+    use figment::Source;
+    let mut lines = Vec::new();
+    for e in error {
+        let key = e.path.join(".");
+        let origin = match e.metadata.as_ref() {
+            Some(m) if m.name.contains("environment") => {
+                let var = format!("CRM_GATEWAY_{}", e.path.join("__").to_ascii_uppercase());
+                format!(" (from the environment variable {var})")
+            }
+            Some(m) => match &m.source {
+                Some(Source::File(path)) => format!(" (in {})", path.display()),
+                _ => String::new(),
+            },
+            None => String::new(),
+        };
+        if key.is_empty() {
+            lines.push(format!("{}{origin}", e.kind));
+        } else {
+            lines.push(format!("{key}: {}{origin}", e.kind));
+        }
+    }
+    lines.join("; ")
+}
+
 impl Settings {
     /// Loads the layers. A `--config` path that does not exist is an error, not a silent skip.
     pub fn load(config_file: Option<&Path>) -> anyhow::Result<Settings> {
@@ -116,7 +212,7 @@ impl Settings {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        let settings: Settings = figment
+        let mut settings: Settings = figment
             .merge(
                 Env::prefixed("CRM_GATEWAY_")
                     // The test suite's own variables share the prefix; they are not settings.
@@ -127,17 +223,38 @@ impl Settings {
                     .split("__"),
             )
             .extract()
-            .context("invalid configuration")?;
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {}", describe_config_error(e)))?;
+        // Set but empty (`CRM_GATEWAY_ADMIN_TOKEN=`, a blank line in a secrets file) means
+        // unset: the admin API stays off (404), as the documentation says.
+        if settings
+            .admin_token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().trim().is_empty())
+        {
+            settings.admin_token = None;
+        }
         settings.validate()?;
         Ok(settings)
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if let Some(token) = &self.admin_token {
+            let chars = token.expose_secret().trim().chars().count();
+            if chars < MIN_ADMIN_TOKEN_CHARS {
+                bail!(
+                    "admin_token (CRM_GATEWAY_ADMIN_TOKEN) is {chars} characters long; it must be at least \
+                     {MIN_ADMIN_TOKEN_CHARS} (e.g. `openssl rand -hex 32`), or empty to turn the admin API off"
+                );
+            }
+        }
         if !(1..=100).contains(&self.api.default_page_size) {
             bail!("api.default_page_size must be between 1 and 100");
         }
         if self.api.max_body_bytes < 1024 {
-            bail!("api.max_body_bytes must be at least 1024");
+            bail!(
+                "api.max_body_bytes must be at least 1024 (bytes), got {}",
+                self.api.max_body_bytes
+            );
         }
         let rl = &self.api.rate_limit;
         if !(rl.per_second.is_finite() && rl.per_second >= 0.0) {
@@ -186,6 +303,41 @@ impl Settings {
         Cipher::new(self.master_key_version, keys).map_err(|e| anyhow::anyhow!("{e}"))
     }
 
+    /// The environment variable (or setting) that holds the key of `version`, for errors.
+    pub fn master_key_var(&self, version: u32) -> String {
+        if version == self.master_key_version {
+            format!(
+                "CRM_GATEWAY_MASTER_KEY (the current key; CRM_GATEWAY_MASTER_KEY_VERSION={version})"
+            )
+        } else {
+            format!("CRM_GATEWAY_PREVIOUS_MASTER_KEYS__{version}")
+        }
+    }
+
+    /// Which database a command uses, for humans: the redacted URL, a SQLite file's absolute
+    /// path, and whether it is only the built-in default.
+    pub fn database_description(&self) -> String {
+        let url = self.database_url.expose_secret();
+        let mut text = self.database_url_redacted();
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or(path);
+            if !path.is_empty() && !path.contains(":memory:") {
+                let abs = std::env::current_dir()
+                    .map(|d| d.join(path))
+                    .unwrap_or_else(|_| path.into());
+                text = format!("{text} (file {})", abs.display());
+            }
+        }
+        if url == DEFAULT_DATABASE_URL {
+            text.push_str(
+                " - the built-in default, relative to the current folder; set \
+                 CRM_GATEWAY_DATABASE_URL to use your server's database",
+            );
+        }
+        text
+    }
+
     /// The database URL with any password masked, for logs.
     pub fn database_url_redacted(&self) -> String {
         redact_url(self.database_url.expose_secret())
@@ -200,18 +352,13 @@ impl Settings {
     }
 }
 
+/// The one decoder of master keys (`gateway_store::decode_master_key`), so every place a key
+/// is read accepts the same forms: standard or URL-safe base64, padded or not.
 fn decode_key(name: &str, key: &SecretString) -> anyhow::Result<SecretSlice<u8>> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(key.expose_secret().trim())
-        .map_err(|_| anyhow::anyhow!("{name} is not valid base64"))?;
-    if bytes.len() != 32 {
-        bail!(
-            "{name} must be base64 of exactly 32 bytes, got {} bytes",
-            bytes.len()
-        );
-    }
-    Ok(SecretSlice::from(bytes))
+    gateway_store::decode_master_key(name, key).map_err(|e| match e {
+        gateway_store::StoreError::Crypto(message) => anyhow::anyhow!("{message}"),
+        other => anyhow::anyhow!("{other}"),
+    })
 }
 
 /// Masks the password of `scheme://user:password@host/…`.

@@ -55,6 +55,15 @@ fn tenant_create_prints_one_json_line() {
     );
     let v: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert!(v["tenantId"].as_str().unwrap().starts_with("ten_"));
+    // The key's id comes with it (revoking is by id), between tenantId and apiKey.
+    assert!(v["keyId"].as_str().unwrap().starts_with("key_"), "{stdout}");
+    assert!(stdout.find("\"keyId\"").unwrap() < stdout.find("\"apiKey\"").unwrap());
+    // Which database it wrote to, on stderr.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&dir.path().join("g.db").display().to_string()),
+        "{stderr}"
+    );
     assert!(v["apiKey"].as_str().unwrap().len() >= 43);
 }
 
@@ -267,6 +276,20 @@ async fn demo_prints_a_working_first_call() {
     .await
     .unwrap();
     let text = lines.join("\n");
+    // The sandbox's accounts, for pointing more credentials at it.
+    for shown in [
+        "Sandbox accounts",
+        "bird-sandbox-key",
+        "2d7d5b6e-0000-4000-8000-000000000001",
+        "karia-sandbox-key",
+        "organisationId",
+        "iclosed_sandbox_key",
+    ] {
+        assert!(
+            text.contains(shown),
+            "{shown} missing from the banner:\n{text}"
+        );
+    }
     let export = lines
         .iter()
         .find(|l| l.starts_with("export API="))

@@ -140,5 +140,11 @@ async fn one_pass_in_the_foreground_prints_its_summary_and_fails_when_held() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no credential"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no credential"));
+    // Which database was searched, so a wrong CRM_GATEWAY_DATABASE_URL is obvious.
+    assert!(
+        stderr.contains(&dir.path().join("g.db").display().to_string()),
+        "{stderr}"
+    );
 }

@@ -177,7 +177,6 @@ impl TryFrom<CredentialRow> for CredentialRecord {
 
 #[derive(sqlx::FromRow)]
 struct SealedRow {
-    id: String,
     secret_ciphertext: Vec<u8>,
     secret_nonce: Vec<u8>,
     secret_key_version: i64,
@@ -365,7 +364,7 @@ impl Store {
     pub async fn credential_sealed(&self, tenant: &TenantId, id: &CredentialId) -> Result<Sealed> {
         let row = with_pool!(self, |pool| {
             sqlx::query_as::<_, SealedRow>(
-                "SELECT id, secret_ciphertext, secret_nonce, secret_key_version FROM credentials \
+                "SELECT secret_ciphertext, secret_nonce, secret_key_version FROM credentials \
                  WHERE id = $1 AND tenant_id = $2",
             )
             .bind(id.as_str())
@@ -425,48 +424,5 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         Ok(())
-    }
-
-    /// Re-seals up to `limit` secrets still sealed under an older master key version with the
-    /// current one, across all tenants; returns how many it re-sealed. Run until it returns 0
-    /// after adding a new current key, then the old key can be retired.
-    pub async fn reseal_stale_secrets(&self, limit: u32) -> Result<u64> {
-        let current = i64::from(self.cipher().current_version());
-        let rows = with_pool!(self, |pool| {
-            sqlx::query_as::<_, SealedRow>(
-                "SELECT id, secret_ciphertext, secret_nonce, secret_key_version FROM credentials \
-                 WHERE secret_key_version <> $1 ORDER BY id LIMIT $2",
-            )
-            .bind(current)
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?
-        });
-        let mut resealed = 0;
-        for row in rows {
-            let id = row.id.clone();
-            let old = row.sealed()?;
-            let mut plaintext = self.cipher().decrypt(&id, &old)?;
-            let new = self.cipher().encrypt(&id, &plaintext);
-            plaintext.zeroize();
-            let new = new?;
-            // Matching the old nonce skips a row whose secret was rotated meanwhile.
-            let n = with_pool!(self, |pool| {
-                sqlx::query(
-                    "UPDATE credentials SET secret_ciphertext = $2, secret_nonce = $3, \
-                     secret_key_version = $4 WHERE id = $1 AND secret_nonce = $5",
-                )
-                .bind(&id)
-                .bind(&new.ciphertext)
-                .bind(&new.nonce)
-                .bind(i64::from(new.key_version))
-                .bind(&old.nonce)
-                .execute(pool)
-                .await?
-                .rows_affected()
-            });
-            resealed += n;
-        }
-        Ok(resealed)
     }
 }

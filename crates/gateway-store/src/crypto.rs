@@ -75,7 +75,10 @@ impl Cipher {
     /// The key ring of a single master key, as given in `CRM_GATEWAY_MASTER_KEY`: base64
     /// (standard or URL-safe, padding optional) of exactly 32 bytes, becoming version 1.
     pub fn from_base64(master_key_b64: &SecretString) -> Result<Cipher> {
-        Cipher::new(1, vec![(1, decode_master_key(master_key_b64)?)])
+        Cipher::new(
+            1,
+            vec![(1, decode_master_key(MASTER_KEY_VAR, master_key_b64)?)],
+        )
     }
 
     /// A fresh random master key in the form `from_base64` accepts, for `demo` and tests.
@@ -157,7 +160,10 @@ impl fmt::Debug for Cipher {
     }
 }
 
-fn decode_master_key(b64: &SecretString) -> Result<SecretSlice<u8>> {
+/// Decodes a master key as every reader of one accepts it: base64, standard or URL-safe, with
+/// or without padding, of exactly 32 bytes; surrounding whitespace is ignored. `name` (the
+/// setting or variable it came from) is named in errors, the key never is.
+pub fn decode_master_key(name: &str, b64: &SecretString) -> Result<SecretSlice<u8>> {
     // A key pasted from a file often ends in a newline; that is not an operator error.
     let text = b64.expose_secret().trim();
     let decoded = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
@@ -166,13 +172,13 @@ fn decode_master_key(b64: &SecretString) -> Result<SecretSlice<u8>> {
         .map(SecretSlice::from)
         .ok_or_else(|| {
             StoreError::Crypto(format!(
-                "{MASTER_KEY_VAR} is not valid base64 (expected base64 of {KEY_LEN} bytes)"
+                "{name} is not valid base64 (expected base64 of {KEY_LEN} bytes)"
             ))
         })?;
     let len = decoded.expose_secret().len();
     if len != KEY_LEN {
         return Err(StoreError::Crypto(format!(
-            "{MASTER_KEY_VAR} must be base64 of exactly {KEY_LEN} bytes, but it decodes to {len} bytes"
+            "{name} must be base64 of exactly {KEY_LEN} bytes, but it decodes to {len} bytes"
         )));
     }
     Ok(decoded)

@@ -22,6 +22,10 @@ use crate::error::{corrupt, Result, StoreError};
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// How long the first connection to PostgreSQL may take before the start fails with the
+/// reason: the pool's own wait would only say "pool timed out" after its acquire timeout.
+const POSTGRES_FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long a SQLite writer waits for another writer before giving up with "database is locked".
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -228,7 +232,27 @@ async fn connect_sqlite(url: &str) -> Result<SqlitePool> {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
     };
-    Ok(pool_options.connect_with(options).await?)
+    let filename = options.get_filename().to_owned();
+    pool_options.connect_with(options).await.map_err(|e| {
+        // SQLITE_CANTOPEN: without mode=rwc the file must already exist (and its folder).
+        let cant_open =
+            matches!(&e, sqlx::Error::Database(db) if db.code().as_deref() == Some("14"));
+        if cant_open && !in_memory {
+            let create = query.split('&').any(|p| p == "mode=rwc");
+            let hint = if create {
+                "check that its folder is writable by this user"
+            } else {
+                "the URL has no ?mode=rwc, so the file must exist already; add ?mode=rwc to \
+                 create it (sqlite://PATH?mode=rwc)"
+            };
+            StoreError::Connect(format!(
+                "cannot open the SQLite database file {}: {hint}",
+                filename.display()
+            ))
+        } else {
+            StoreError::Database(e)
+        }
+    })
 }
 
 fn create_parent_dir(file: &Path) -> Result<()> {
@@ -241,8 +265,43 @@ fn create_parent_dir(file: &Path) -> Result<()> {
 }
 
 async fn connect_postgres(url: &str) -> Result<PgPool> {
+    use sqlx::Connection as _;
     let options = PgConnectOptions::from_str(url)
-        .map_err(|e| StoreError::InvalidUrl(format!("PostgreSQL URL: {e}")))?;
+        .map_err(|e| StoreError::InvalidUrl(format!("PostgreSQL URL: {e}")))?
+        // The server's NOTICEs (e.g. `relation "_sqlx_migrations" already exists, skipping` on
+        // every start) are not the operator's business; warnings and errors still come.
+        .options([("client_min_messages", "warning")]);
+    // One connection first, with a short timeout, so an unreachable server fails fast with its
+    // real reason (refused, no answer, bad password) instead of the pool's "timed out".
+    let target = format!("{}:{}", options.get_host(), options.get_port());
+    match tokio::time::timeout(
+        POSTGRES_FIRST_CONNECT_TIMEOUT,
+        sqlx::PgConnection::connect_with(&options),
+    )
+    .await
+    {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+        }
+        Ok(Err(sqlx::Error::Io(e))) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            return Err(StoreError::Connect(format!(
+                "connection refused to {target}: is PostgreSQL running there, and is that the \
+                 host and port in the database URL?"
+            )));
+        }
+        Ok(Err(sqlx::Error::Io(e))) => {
+            return Err(StoreError::Connect(format!(
+                "cannot connect to PostgreSQL at {target}: {e}"
+            )));
+        }
+        Ok(Err(e)) => return Err(StoreError::Database(e)),
+        Err(_) => {
+            return Err(StoreError::Connect(format!(
+                "no answer from PostgreSQL at {target} within {} s (a firewall, or the wrong host)",
+                POSTGRES_FIRST_CONNECT_TIMEOUT.as_secs()
+            )));
+        }
+    }
     Ok(PgPoolOptions::new()
         .max_connections(10)
         .acquire_timeout(Duration::from_secs(10))

@@ -24,6 +24,10 @@ pub enum StoreError {
     /// Applying migrations failed.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database could not be reached or opened; the text says where and what to fix.
+    /// Never echoes a password.
+    #[error("{0}")]
+    Connect(String),
     /// The database URL is not one the store can use. Never echoes the URL, which may hold a
     /// password.
     #[error("invalid database URL: {0}")]

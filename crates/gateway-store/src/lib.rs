@@ -10,18 +10,20 @@ mod error;
 mod events;
 mod idempotency;
 mod intents;
+mod keyring;
 mod reconcile;
 mod tenants;
 
 pub use contact_index::{DetectedBy, IndexEntry, IndexOrigin, SeenContact, SeenOutcome};
 pub use credentials::{CredentialPatch, CredentialRecord, Health, NewCredential};
-pub use crypto::{Cipher, Sealed, MASTER_KEY_VAR};
+pub use crypto::{decode_master_key, Cipher, Sealed, MASTER_KEY_VAR};
 pub use db::{Backend, Store};
 pub use error::{ParseEnumError, Result, StoreError};
 pub use events::{Event, EventType};
 pub use idempotency::{Claim, StoredResponse};
 pub use intents::{Intent, IntentState};
+pub use keyring::{KeyProblem, ResealReport, SkippedSecret};
 pub use reconcile::{
     ConfirmError, RunCounters, RunPhase, RunRecord, RunStatus, RunTrigger, ScheduleEntry,
 };
-pub use tenants::{IssuedKey, Tenant};
+pub use tenants::{ApiKeyInfo, IssuedKey, Tenant};

@@ -67,6 +67,46 @@ impl TryFrom<TenantRow> for Tenant {
 struct KeyRow {
     tenant_id: String,
     key_hash: Vec<u8>,
+    last_used_at: Option<i64>,
+}
+
+/// How stale a key's `last_used_at` may get before a request refreshes it: a write per request
+/// would make every read a write (SQLite has one writer), and a minute is precise enough to
+/// tell a key in use from a forgotten one.
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
+/// One API key as the admin API lists it: ids and times, never the key or its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyInfo {
+    /// The key's id.
+    pub id: ApiKeyId,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+    /// When it last authenticated a request (to the minute), if ever.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyInfoRow {
+    id: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<KeyInfoRow> for ApiKeyInfo {
+    type Error = StoreError;
+    fn try_from(row: KeyInfoRow) -> Result<Self> {
+        Ok(ApiKeyInfo {
+            id: ApiKeyId::parse(&row.id).map_err(corrupt)?,
+            created_at: from_ms(row.created_at)?,
+            last_used_at: row.last_used_at.map(from_ms).transpose()?,
+            revoked_at: row.revoked_at.map(from_ms).transpose()?,
+        })
+    }
 }
 
 /// A fresh key for `key_id` and the hash to store for it.
@@ -145,6 +185,91 @@ impl Store {
         row.map(Tenant::try_from).transpose()
     }
 
+    /// Up to `limit` tenants with ids after `after`, by id (creation order). Ask for one more
+    /// than a page to learn whether another page follows.
+    pub async fn list_tenants(&self, after: Option<&TenantId>, limit: u32) -> Result<Vec<Tenant>> {
+        // Every id sorts after the empty string, so the first page needs no second query shape.
+        let after = after.map(TenantId::as_str).unwrap_or("");
+        let rows = with_pool!(self, |pool| {
+            sqlx::query_as::<_, TenantRow>(
+                "SELECT id, name, created_at FROM tenants WHERE id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(Tenant::try_from).collect()
+    }
+
+    /// Up to `limit` of a tenant's keys (revoked ones too) with ids after `after`, by id.
+    /// `NotFound` when the tenant does not exist.
+    pub async fn list_api_keys(
+        &self,
+        tenant: &TenantId,
+        after: Option<&ApiKeyId>,
+        limit: u32,
+    ) -> Result<Vec<ApiKeyInfo>> {
+        if self.get_tenant(tenant).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let after = after.map(ApiKeyId::as_str).unwrap_or("");
+        let rows = with_pool!(self, |pool| {
+            sqlx::query_as::<_, KeyInfoRow>(
+                "SELECT id, created_at, last_used_at, revoked_at FROM api_keys \
+                 WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind(tenant.as_str())
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(ApiKeyInfo::try_from).collect()
+    }
+
+    /// Deletes a tenant and everything of it in one transaction: its keys, credentials (the
+    /// sealed secrets with them), contact index, reconciliation runs and schedule, events,
+    /// idempotency keys and write intents. `NotFound` when the tenant does not exist.
+    pub async fn delete_tenant(&self, tenant: &TenantId) -> Result<()> {
+        // Children first and explicitly: the foreign keys cascade too, but not every table has
+        // one to `tenants`, and a SQLite connection opened elsewhere may run without
+        // `PRAGMA foreign_keys`.
+        const TABLES: [&str; 9] = [
+            "write_intents",
+            "idempotency_keys",
+            "events",
+            "reconcile_runs",
+            "reconcile_schedule",
+            "contact_index",
+            "credentials",
+            "api_keys",
+            "tenants",
+        ];
+        let deleted = with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let mut n = 0;
+            for table in TABLES {
+                let column = if table == "tenants" {
+                    "id"
+                } else {
+                    "tenant_id"
+                };
+                n = sqlx::query(&format!("DELETE FROM {table} WHERE {column} = $1"))
+                    .bind(tenant.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            tx.commit().await?;
+            n
+        });
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     /// Issues another key for a tenant (`NotFound` if the tenant does not exist).
     pub async fn create_api_key(&self, tenant: &TenantId) -> Result<IssuedKey> {
         let (issued, hash) = new_key(&ApiKeyId::generate());
@@ -189,7 +314,8 @@ impl Store {
         };
         let row = with_pool!(self, |pool| {
             sqlx::query_as::<_, KeyRow>(
-                "SELECT tenant_id, key_hash FROM api_keys WHERE id = $1 AND revoked_at IS NULL",
+                "SELECT tenant_id, key_hash, last_used_at FROM api_keys \
+                 WHERE id = $1 AND revoked_at IS NULL",
             )
             .bind(key_id.as_str())
             .fetch_optional(pool)
@@ -200,7 +326,28 @@ impl Store {
         };
         let presented_hash = hash_key(presented_key);
         if bool::from(presented_hash.as_slice().ct_eq(row.key_hash.as_slice())) {
-            Ok(Some(TenantId::parse(&row.tenant_id).map_err(corrupt)?))
+            let tenant = TenantId::parse(&row.tenant_id).map_err(corrupt)?;
+            let at = to_ms(now());
+            if row
+                .last_used_at
+                .is_none_or(|last| at - last >= LAST_USED_RESOLUTION_MS)
+            {
+                // The condition in SQL too: of concurrent requests only one writes. A failed
+                // write (a busy database) costs only the record's precision, never the request.
+                let _ = with_pool!(self, |pool| {
+                    sqlx::query(
+                        "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 \
+                         AND (last_used_at IS NULL OR last_used_at <= $3)",
+                    )
+                    .bind(key_id.as_str())
+                    .bind(at)
+                    .bind(at - LAST_USED_RESOLUTION_MS)
+                    .execute(pool)
+                    .await
+                    .map(|_| ())
+                });
+            }
+            Ok(Some(tenant))
         } else {
             Ok(None)
         }

@@ -189,6 +189,9 @@ store_suite!(
     unchanged_reads_write_nothing,
     timestamps_keep_milliseconds,
     concurrent_writers_all_succeed,
+    reseal_skips_and_reports_what_it_cannot_open,
+    master_key_check_names_the_version,
+    tenants_list_keys_list_and_delete_everything,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -756,8 +759,8 @@ async fn master_key_rotation(store: &Store) {
         Err(StoreError::Crypto(_))
     ));
 
-    assert_eq!(rotated.reseal_stale_secrets(100).await.unwrap(), 1);
-    assert_eq!(rotated.reseal_stale_secrets(100).await.unwrap(), 0);
+    assert_eq!(rotated.reseal_stale_secrets(100).await.unwrap().resealed, 1);
+    assert_eq!(rotated.reseal_stale_secrets(100).await.unwrap().resealed, 0);
     assert_eq!(
         rotated
             .credential_sealed(&t, &old)
@@ -1599,4 +1602,222 @@ async fn debug_output_never_shows_secrets() {
     assert!(!shown.contains(&secret_half), "{shown}");
     assert!(!shown.contains("cgw_"), "{shown}");
     store.close().await;
+}
+
+fn key_v3() -> SecretSlice<u8> {
+    SecretSlice::from(vec![0x33; 32])
+}
+
+fn wrong_key() -> SecretSlice<u8> {
+    SecretSlice::from(vec![0x99; 32])
+}
+
+async fn reseal_skips_and_reports_what_it_cannot_open(store: &Store) {
+    let t = tenant(store).await;
+    // Two secrets under version 1, one under a version 3 whose key the ring will not have.
+    let a = credential(store, &t).await;
+    let b = credential(store, &t).await;
+    let v3 = store.with_cipher(Cipher::new(3, vec![(3, key_v3())]).unwrap());
+    let orphan = v3
+        .create_credential(&t, new_credential("orphan-secret"))
+        .await
+        .unwrap()
+        .id;
+
+    let rotated = store.with_cipher(Cipher::new(2, vec![(1, key_v1()), (2, key_v2())]).unwrap());
+    // A batch of 1 also proves skipped rows do not stop the paging.
+    let first = rotated.reseal_stale_secrets(1).await.unwrap();
+    assert_eq!(first.current_version, 2);
+    assert_eq!(first.resealed, 2, "{first:?}");
+    assert_eq!(first.skipped.len(), 1, "{first:?}");
+    assert_eq!(first.skipped[0].credential_id, orphan.as_str());
+    assert_eq!(first.skipped[0].key_version, 3);
+    assert!(first.skipped[0].reason.contains("version 3"), "{first:?}");
+    for id in [&a, &b] {
+        assert_eq!(
+            rotated.credential_sealed(&t, id).await.unwrap().key_version,
+            2
+        );
+        assert_eq!(
+            rotated
+                .credential_secret(&t, id)
+                .await
+                .unwrap()
+                .expose_secret(),
+            "bird-sandbox-key"
+        );
+    }
+    // Idempotent: nothing more to re-seal, the same row reported again.
+    let second = rotated.reseal_stale_secrets(100).await.unwrap();
+    assert_eq!(second.resealed, 0);
+    assert_eq!(second.skipped, first.skipped);
+    assert_eq!(
+        rotated.secrets_by_key_version().await.unwrap(),
+        vec![(2, 2), (3, 1)]
+    );
+
+    // A wrong key for an old version is skipped the same way, never fatal.
+    let wrong_old =
+        store.with_cipher(Cipher::new(4, vec![(3, wrong_key()), (4, key_v1())]).unwrap());
+    let report = wrong_old.reseal_stale_secrets(100).await.unwrap();
+    assert_eq!(report.skipped.len(), 3, "{report:?}");
+    assert!(report
+        .skipped
+        .iter()
+        .any(|s| s.credential_id == orphan.as_str() && s.reason.contains("wrong master key")));
+    // Reports carry ids, never secrets.
+    let text = format!("{report:?}");
+    assert!(!text.contains("orphan-secret") && !text.contains("bird-sandbox-key"));
+}
+
+async fn master_key_check_names_the_version(store: &Store) {
+    // An empty database fits any key.
+    assert!(store.check_master_keys().await.unwrap().is_empty());
+    store.seal_key_canary().await.unwrap();
+    store.seal_key_canary().await.unwrap(); // once per version, however often started
+    assert!(store.check_master_keys().await.unwrap().is_empty());
+
+    // Another key under the same version: the canary catches it before any credential exists.
+    let wrong = store.with_cipher(Cipher::new(1, vec![(1, wrong_key())]).unwrap());
+    let problems = wrong.check_master_keys().await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].version(), 1);
+    assert!(
+        problems[0].to_string().contains("version 1"),
+        "{}",
+        problems[0]
+    );
+
+    let t = tenant(store).await;
+    let cred = credential(store, &t).await;
+    assert!(store.check_master_keys().await.unwrap().is_empty());
+    // A ring without version 1 while secrets are sealed with it.
+    let without = store.with_cipher(Cipher::new(2, vec![(2, key_v2())]).unwrap());
+    let problems = without.check_master_keys().await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        matches!(&problems[0], gateway_store::KeyProblem::Missing { version: 1, credential } if credential == cred.as_str())
+    );
+    // The right old key and a new current version: fine (the v1 canary still opens).
+    let rotating = store.with_cipher(Cipher::new(2, vec![(1, key_v1()), (2, key_v2())]).unwrap());
+    assert!(rotating.check_master_keys().await.unwrap().is_empty());
+    rotating.seal_key_canary().await.unwrap();
+    rotating.reseal_stale_secrets(100).await.unwrap();
+    // After the rotation the old key can be retired: its canary no longer matters.
+    assert!(without.check_master_keys().await.unwrap().is_empty());
+    // And a wrong key for version 2 is caught by canary and credential alike, reported once.
+    let wrong2 = store.with_cipher(Cipher::new(2, vec![(2, wrong_key())]).unwrap());
+    let problems = wrong2.check_master_keys().await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].version(), 2);
+}
+
+async fn tenants_list_keys_list_and_delete_everything(store: &Store) {
+    let (a, a_key) = store.create_tenant("A").await.unwrap();
+    let (b, b_key) = store.create_tenant("B").await.unwrap();
+    let (c, _) = store.create_tenant("C").await.unwrap();
+
+    let page1 = store.list_tenants(None, 2).await.unwrap();
+    assert_eq!(
+        page1.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+        vec![a.id.clone(), b.id.clone()]
+    );
+    let page2 = store.list_tenants(Some(&b.id), 2).await.unwrap();
+    assert_eq!(page2.len(), 1);
+    assert_eq!(page2[0].id, c.id);
+    assert_eq!(page2[0].name, "C");
+
+    // Keys: ids and times; last use recorded when a key authenticates.
+    let second = store.create_api_key(&a.id).await.unwrap();
+    store.revoke_api_key(&a.id, &second.key_id).await.unwrap();
+    let keys = store.list_api_keys(&a.id, None, 10).await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].id, a_key.key_id);
+    assert!(keys[0].last_used_at.is_none() && keys[0].revoked_at.is_none());
+    assert!(keys[1].revoked_at.is_some());
+    assert_eq!(
+        store
+            .authenticate(a_key.api_key.expose_secret())
+            .await
+            .unwrap(),
+        Some(a.id.clone())
+    );
+    let keys = store.list_api_keys(&a.id, None, 10).await.unwrap();
+    assert!(keys[0].last_used_at.is_some());
+    assert_eq!(
+        store
+            .list_api_keys(&a.id, Some(&keys[0].id), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(matches!(
+        store.list_api_keys(&TenantId::generate(), None, 10).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Tenant A with a credential, an index with events, a run: all gone after the delete.
+    let cred = credential(store, &a.id).await;
+    store
+        .index_seen(&a.id, &cred, &[seen("r-1", "f1"), seen("r-2", "f2")], t0())
+        .await
+        .unwrap();
+    assert!(!store
+        .events_after(&a.id, None, 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let cred_b = credential(store, &b.id).await;
+    store
+        .index_seen(&b.id, &cred_b, &[seen("r-1", "f1")], t0())
+        .await
+        .unwrap();
+
+    store.delete_tenant(&a.id).await.unwrap();
+    assert!(store.get_tenant(&a.id).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .authenticate(a_key.api_key.expose_secret())
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store.get_credential(&a.id, &cred).await.unwrap().is_none());
+    assert!(matches!(
+        store.credential_sealed(&a.id, &cred).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store
+        .events_after(&a.id, None, 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .index_get_by_remote(&a.id, &cred, &RemoteId::from("r-1"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        store.delete_tenant(&a.id).await,
+        Err(StoreError::NotFound)
+    ));
+    // The other tenant is untouched.
+    assert_eq!(
+        store
+            .authenticate(b_key.api_key.expose_secret())
+            .await
+            .unwrap(),
+        Some(b.id.clone())
+    );
+    assert!(store
+        .get_credential(&b.id, &cred_b)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        store.events_after(&b.id, None, 0, 10).await.unwrap().len(),
+        1
+    );
+    assert_eq!(store.list_tenants(None, 10).await.unwrap().len(), 2);
 }

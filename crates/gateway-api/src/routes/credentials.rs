@@ -612,7 +612,9 @@ pub async fn check_credential(
 ) -> ApiResult<Json<CheckOut>> {
     let cred = load_credential(&state, &tenant, &id).await?;
     let adapter = adapter_for(&state, &tenant, &cred).await?;
-    let checked_at = Utc::now();
+    // Milliseconds, like every other timestamp the API answers (the store keeps no finer).
+    let now = Utc::now();
+    let checked_at = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
     let (health, detail) = match adapter.health_check().await {
         Ok(()) => (Health::Ok, None),
         Err(e) => (health_of(e.kind), Some(e.message)),

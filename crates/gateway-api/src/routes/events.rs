@@ -76,16 +76,18 @@ impl From<Event> for EventOut {
 pub struct EventList {
     /// Oldest first.
     pub events: Vec<EventOut>,
-    /// Pass as `after` to get what follows; the same value as `after` when nothing new came,
-    /// so a poller can keep using it.
-    pub next_after: String,
+    /// Pass as `after` to get what follows: the `sequence` of the last event of this page, a
+    /// number like `sequence` itself; the same value as `after` when nothing new came, so a
+    /// poller can keep using it.
+    #[schema(minimum = 0)]
+    pub next_after: i64,
 }
 
 /// The tenant's change feed.
 #[utoipa::path(get, path = "/events", tag = "events",
     params(("credentialId" = Option<String>, Query, description = "only this credential's events"),
-           ("after" = Option<String>, Query, description = "nextAfter of the previous page (the sequence of the last event seen); absent: from the start"),
-           ("limit" = Option<u32>, Query, description = "1–1000, default 100")),
+           ("after" = Option<i64>, Query, minimum = 0, description = "nextAfter of the previous page (the sequence of the last event seen); absent: from the start"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
     responses((status = 200, body = EventList), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = [])))]
 pub async fn list_events(
@@ -121,7 +123,7 @@ pub async fn list_events(
         .store()
         .events_after(&tenant, cred.as_ref(), after, limit)
         .await?;
-    let next_after = events.last().map_or(after, |e| e.sequence).to_string();
+    let next_after = events.last().map_or(after, |e| e.sequence);
     Ok(Json(EventList {
         events: events.into_iter().map(EventOut::from).collect(),
         next_after,
