@@ -50,7 +50,7 @@ max-examples = {examples}
 
 # Opaque cursors cannot be generated valid: a made-up one is a 400 naming `cursor`.
 [[operations]]
-include-name-regex = "^GET /(crm/contacts|credentials|events)$"
+include-name-regex = "^GET /(crm/contacts|credentials|events|admin/tenants(/[^/]+/keys)?)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
 
 [[operations]]
