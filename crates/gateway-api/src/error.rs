@@ -154,7 +154,11 @@ pub enum ApiError {
     IdempotencyKeyReused,
     /// The first request with this `Idempotency-Key` is still running.
     #[error("a request with this idempotency key is in progress")]
-    IdempotencyInProgress,
+    IdempotencyInProgress {
+        /// Until the answer can change: the claim's holder died and it frees then, or (holder
+        /// alive) a short poll.
+        retry_after: Duration,
+    },
     /// An earlier attempt with this key was interrupted after it may have reached the provider;
     /// a reconciliation of the credential is finding out whether it made the contact.
     #[error("write outcome being checked")]
@@ -353,8 +357,8 @@ impl ApiError {
                 None,
                 None,
             ),
-            ApiError::IdempotencyInProgress => {
-                retry_after = Some(Duration::from_secs(1));
+            ApiError::IdempotencyInProgress { retry_after: wait } => {
+                retry_after = Some((*wait).max(Duration::from_secs(1)));
                 (
                     StatusCode::CONFLICT,
                     "idempotency_in_progress",

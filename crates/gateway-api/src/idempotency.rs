@@ -24,7 +24,7 @@ use axum::middleware::Next;
 use axum::response::IntoResponse;
 use chrono::Utc;
 use gateway_core::TenantId;
-use gateway_store::{Claim, StoredResponse};
+use gateway_store::{Claim, Claimant, StoredResponse};
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
@@ -45,6 +45,29 @@ pub struct KeyInUse(pub String);
 /// the request is waiting on something (a reconciliation), and the retry must run again.
 #[derive(Clone, Copy, Debug)]
 pub struct DoNotStore;
+
+/// How often each process writes its heartbeat.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// A process whose heartbeat is this old is dead: its claims are taken over.
+pub const DEAD_AFTER: Duration = Duration::from_secs(5);
+
+/// Keeps this process's heartbeat fresh until aborted (the server aborts it, and forgets the
+/// instance, at a clean stop). A failed write is logged and retried at the next beat.
+pub fn heartbeat(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = state
+                .store()
+                .instance_heartbeat(state.instance_id(), Utc::now())
+                .await
+            {
+                tracing::warn!(error = %e, "could not write the instance heartbeat");
+            }
+            tokio::time::sleep(HEARTBEAT_EVERY).await;
+        }
+    })
+}
 
 /// Whether the route takes `Idempotency-Key`: writes to `/crm/contacts`, `/crm/contacts/{id}`,
 /// `/credentials` and `/credentials/{id}` (the OpenAPI document says the same).
@@ -221,9 +244,23 @@ pub async fn idempotency(
     let now = Utc::now();
     let (window, stale) = (as_chrono(cfg.window), as_chrono(cfg.stale_after));
     purge_now_and_then(&state);
+    let claimant = Claimant {
+        instance: state.instance_id(),
+        dead_before: now - as_chrono(DEAD_AFTER),
+        // A beat and a half: a live holder's heartbeat is never older, short of a stall.
+        silent_before: now - as_chrono(HEARTBEAT_EVERY * 3 / 2),
+    };
     let claim = state
         .store()
-        .idempotency_claim(&tenant, &key, &hash, now, now + window, now - stale)
+        .idempotency_claim(
+            &tenant,
+            &key,
+            &hash,
+            now,
+            now + window,
+            now - stale,
+            claimant,
+        )
         .await;
     let token = match claim {
         Ok(Claim::Claimed { token }) => token,
@@ -231,7 +268,14 @@ pub async fn idempotency(
             tracing::info!(status = resp.status, "idempotent replay");
             return replay(resp);
         }
-        Ok(Claim::InProgress) => return ApiError::IdempotencyInProgress.into_response(),
+        Ok(Claim::InProgress { until }) => {
+            // Honest: the time until the claim frees when its holder is dead; a short poll
+            // while the holder runs (its end is what changes the answer).
+            let retry_after = until
+                .and_then(|t| (t - now).to_std().ok())
+                .unwrap_or(Duration::from_secs(1));
+            return ApiError::IdempotencyInProgress { retry_after }.into_response();
+        }
         Ok(Claim::Mismatch) => return ApiError::IdempotencyKeyReused.into_response(),
         Err(e) => return ApiError::from(e).into_response(),
     };

@@ -129,6 +129,10 @@ struct Inner {
     allow_private_base_urls: bool,
     admin_token: Option<SecretString>,
     inbound: Inbound,
+    /// This process's heartbeat id (crate::idempotency::heartbeat).
+    instance: String,
+    /// Wakes this process's reconciliation scheduler when a run is asked for.
+    runs_requested: Arc<tokio::sync::Notify>,
 }
 
 /// Cheap to clone; one per process.
@@ -152,7 +156,21 @@ impl AppState {
             config,
             allow_private_base_urls,
             admin_token,
+            instance: format!("inst_{:032x}", rand::random::<u128>()),
+            runs_requested: Arc::default(),
         }))
+    }
+
+    /// This process's instance id: its idempotency claims name it, and its heartbeat keeps
+    /// them from being taken over.
+    pub fn instance_id(&self) -> &str {
+        &self.0.instance
+    }
+
+    /// Notified after a reconciliation run is asked for, so this process's scheduler takes it
+    /// at once rather than at its next tick.
+    pub fn runs_requested(&self) -> &Arc<tokio::sync::Notify> {
+        &self.0.runs_requested
     }
 
     /// The database.

@@ -39,6 +39,21 @@ impl Drop for InteractiveGuard {
     }
 }
 
+/// An interactive call stepped aside ([`PriorityGate::stand_aside`]); it counts again when
+/// this is dropped.
+pub struct StandAside {
+    slot: Arc<Slot>,
+    stepped: bool,
+}
+
+impl Drop for StandAside {
+    fn drop(&mut self) {
+        if self.stepped {
+            self.slot.interactive.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
 /// The process's gate.
 pub fn global() -> &'static PriorityGate {
     static GATE: OnceLock<PriorityGate> = OnceLock::new();
@@ -74,6 +89,22 @@ impl PriorityGate {
         let slot = self.slot(credential);
         slot.interactive.fetch_add(1, Ordering::AcqRel);
         InteractiveGuard(slot)
+    }
+
+    /// Steps an interactive call out of the way until the guard is dropped: it is waiting for
+    /// background work itself (a retried create waiting for the recovery pass that settles
+    /// it), so holding the gate would only make that pass wait. Counts nothing if no
+    /// interactive call was marked.
+    pub fn stand_aside(&self, credential: &str) -> StandAside {
+        let slot = self.slot(credential);
+        let stepped = slot
+            .interactive
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        if stepped && slot.interactive.load(Ordering::Acquire) == 0 {
+            slot.idle.notify_waiters();
+        }
+        StandAside { slot, stepped }
     }
 
     /// Interactive calls on `credential` in flight now.
@@ -124,6 +155,36 @@ impl PriorityGate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_standing_aside_lets_background_work_through() {
+        let gate = PriorityGate::default();
+        let _other = gate.interactive("c");
+        let mine = gate.interactive("c");
+        {
+            let _aside = gate.stand_aside("c");
+            assert_eq!(
+                gate.interactive_in_flight("c"),
+                1,
+                "only the other call counts"
+            );
+            let aside_twice = gate.stand_aside("c");
+            let _third = gate.stand_aside("c");
+            assert_eq!(gate.interactive_in_flight("c"), 0, "never below zero");
+            drop(aside_twice);
+        }
+        assert_eq!(gate.interactive_in_flight("c"), 2, "both count again");
+        drop(mine);
+        assert_eq!(gate.interactive_in_flight("c"), 1);
+        let t = Instant::now();
+        let _aside = gate.stand_aside("c");
+        gate.background("c", 0.0, Duration::from_secs(10)).await;
+        assert_eq!(
+            t.elapsed(),
+            Duration::ZERO,
+            "no interactive call left to wait for"
+        );
+    }
 
     #[tokio::test(start_paused = true)]
     async fn background_waits_for_interactive_calls_and_paces() {

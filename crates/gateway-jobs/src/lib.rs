@@ -10,4 +10,4 @@ pub mod worker;
 
 pub use config::ReconcileConfig;
 pub use reconciler::{fingerprint, strategy, PassEnd, ProgressFn, Reconciler};
-pub use worker::{owner_name, spawn, summary, WorkerHandle};
+pub use worker::{owner_name, spawn, spawn_woken, summary, WorkerHandle};

@@ -167,15 +167,26 @@ impl WorkerHandle {
 
 /// Starts the scheduler loop of this process.
 pub fn spawn(reconciler: Reconciler) -> WorkerHandle {
+    spawn_woken(reconciler, Arc::default())
+}
+
+/// Starts the scheduler loop, which also looks for due runs as soon as `requested` is
+/// notified: a run asked for in this process (a recovery of an interrupted create, an API
+/// request) starts at once instead of at the next tick.
+pub fn spawn_woken(reconciler: Reconciler, requested: Arc<tokio::sync::Notify>) -> WorkerHandle {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(worker_loop(reconciler, stop_rx));
+    let task = tokio::spawn(worker_loop(reconciler, stop_rx, requested));
     WorkerHandle {
         stop: stop_tx,
         task,
     }
 }
 
-async fn worker_loop(reconciler: Reconciler, mut stop_rx: watch::Receiver<bool>) {
+async fn worker_loop(
+    reconciler: Reconciler,
+    mut stop_rx: watch::Receiver<bool>,
+    requested: Arc<tokio::sync::Notify>,
+) {
     let owner = owner_name();
     let store: Store = reconciler.store().clone();
     let config = reconciler.config().clone();
@@ -208,6 +219,7 @@ async fn worker_loop(reconciler: Reconciler, mut stop_rx: watch::Receiver<bool>)
         tokio::select! {
             _ = tokio::time::sleep(config.tick) => {}
             _ = wake.notified(), if busy => {}
+            _ = requested.notified() => {}
             _ = stop_rx.changed() => break,
         }
     }

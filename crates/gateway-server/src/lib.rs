@@ -73,6 +73,9 @@ pub struct RunningGateway {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     jobs: Option<gateway_jobs::WorkerHandle>,
+    /// This process's heartbeat (it keeps its idempotency claims), and its id.
+    heartbeat: JoinHandle<()>,
+    instance: String,
 }
 
 impl RunningGateway {
@@ -93,6 +96,12 @@ impl RunningGateway {
                 self.task.abort();
             }
         }
+        // Every claim of this process is finished or abandoned now: let other processes take
+        // the abandoned ones over at once rather than after the heartbeat times out.
+        self.heartbeat.abort();
+        if let Err(e) = self.store.instance_forget(&self.instance).await {
+            tracing::warn!(error = %e, "could not remove the instance heartbeat");
+        }
         self.store.close().await;
     }
 }
@@ -112,7 +121,14 @@ pub async fn start_gateway(
         settings.allow_private_base_urls,
         settings.admin_token.clone(),
     );
-    let jobs = reconcile::start_worker(settings, &store, state.registry().clone());
+    let jobs = reconcile::start_worker(
+        settings,
+        &store,
+        state.registry().clone(),
+        state.runs_requested().clone(),
+    );
+    let heartbeat = gateway_api::idempotency::heartbeat(&state);
+    let instance = state.instance_id().to_owned();
     let app = gateway_api::router(state);
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -130,6 +146,8 @@ pub async fn start_gateway(
         stop: Some(stop),
         task,
         jobs: Some(jobs),
+        heartbeat,
+        instance,
     })
 }
 

@@ -18,13 +18,18 @@ use crate::{open_store, Settings};
 
 /// Starts this process's reconciliation scheduler (periodic runs when `reconcile.enabled`,
 /// runs asked for through the API in any case).
-pub fn start_worker(settings: &Settings, store: &Store, registry: Registry) -> WorkerHandle {
+pub fn start_worker(
+    settings: &Settings,
+    store: &Store,
+    registry: Registry,
+    requested: Arc<tokio::sync::Notify>,
+) -> WorkerHandle {
     let reconciler = Reconciler::new(
         store.clone(),
         registry,
         Arc::new(settings.reconcile.clone()),
     );
-    gateway_jobs::spawn(reconciler)
+    gateway_jobs::spawn_woken(reconciler, requested)
 }
 
 /// `crm-gateway reconcile --credential ID`: claims the credential's lease (refusing while

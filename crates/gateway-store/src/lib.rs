@@ -20,7 +20,7 @@ pub use crypto::{decode_master_key, Cipher, Sealed, MASTER_KEY_VAR};
 pub use db::{Backend, Store};
 pub use error::{ParseEnumError, Result, StoreError};
 pub use events::{Event, EventType};
-pub use idempotency::{Claim, StoredResponse};
+pub use idempotency::{Claim, Claimant, StoredResponse};
 pub use intents::{Intent, IntentState};
 pub use keyring::{KeyProblem, ResealReport, SkippedSecret};
 pub use reconcile::{

@@ -198,6 +198,7 @@ pub async fn start_reconciliation(
         .store()
         .run_request(&tenant, &cred.id, RunTrigger::Api)
         .await?;
+    state.runs_requested().notify_one();
     Ok((StatusCode::ACCEPTED, Json(RunEnvelope { run: run.into() })))
 }
 

@@ -5,6 +5,8 @@
 //! again: it waits for a reconciliation pass, which either finds the contact (the retry answers
 //! with it) or proves it was never made (the retry creates it).
 
+use std::time::Duration;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -45,9 +47,17 @@ pub(super) async fn before_create(
         return Ok(Before::Send);
     }
     let matcher = CreateMatch::of_input(cred.id.as_str(), input);
-    if let Some(intent) = state.store().intent_get(tenant, key, Utc::now()).await? {
+    if let Some(mut intent) = state.store().intent_get(tenant, key, Utc::now()).await? {
         // An intent left by an earlier, expired use of the key is not this request's.
         if intent.credential_id == cred.id && intent.matcher == matcher {
+            if intent.state == IntentState::Open {
+                // Settling soon: wait here for the recovery pass rather than send the client
+                // away for another round trip.
+                match settled_inline(state, tenant, cred, key, &intent).await? {
+                    Some(settled) => intent = settled,
+                    None => return pending(state, tenant, cred, &intent).await,
+                }
+            }
             match &intent.state {
                 IntentState::Adopted {
                     contact_id,
@@ -119,8 +129,51 @@ pub(super) async fn after_failure(
     }
 }
 
+/// How long a retry waits in place for an interrupted create to be settled (the settle time
+/// still to run, then the recovery pass) before it answers 409 with `Retry-After` instead.
+const INLINE_WAIT: Duration = Duration::from_secs(10);
+/// What a recovery pass is allowed in a `Retry-After`: the worker's pick-up and one listing.
+const PASS_ALLOWANCE: Duration = Duration::from_secs(3);
+
+/// An open intent that settles within [`INLINE_WAIT`]: waits until the provider can no longer
+/// apply the create, asks for the recovery pass, and waits for it to adopt the contact or
+/// prove it absent. `None` when that does not happen in time (the caller answers 409).
+async fn settled_inline(
+    state: &AppState,
+    tenant: &TenantId,
+    cred: &CredentialRecord,
+    key: &str,
+    intent: &Intent,
+) -> ApiResult<Option<Intent>> {
+    let started = tokio::time::Instant::now();
+    let until_settled = (intent.settle_at - Utc::now()).to_std().unwrap_or_default();
+    if until_settled > INLINE_WAIT {
+        return Ok(None);
+    }
+    // This request waits for background work: it must not hold that work back.
+    let _aside = gateway_jobs::gate::global().stand_aside(cred.id.as_str());
+    tokio::time::sleep(until_settled).await;
+    let run = state
+        .store()
+        .run_request(tenant, &cred.id, RunTrigger::Recovery)
+        .await?;
+    state.runs_requested().notify_one();
+    tracing::info!(credential = %cred.id, run = %run.id, "checking an interrupted create");
+    while started.elapsed() < INLINE_WAIT {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        match state.store().intent_get(tenant, key, Utc::now()).await? {
+            Some(now) if now.state != IntentState::Open => return Ok(Some(now)),
+            Some(_) => {}
+            // Gone (expired or another attempt finished it): let the caller look again.
+            None => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
 /// An earlier attempt's outcome is not known yet: ask for a reconciliation once the provider can
-/// no longer apply it, and tell the client when to come back. Not stored for the key.
+/// no longer apply it (now, or from a timer at the settle time), and tell the client when the
+/// answer can be there. Not stored for the key.
 async fn pending(
     state: &AppState,
     tenant: &TenantId,
@@ -130,14 +183,32 @@ async fn pending(
     let now = Utc::now();
     let (wait, run) = if intent.settle_at > now {
         let wait = (intent.settle_at - now).to_std().unwrap_or_default();
-        (wait, "(not started yet)".to_owned())
+        // The pass must not wait for the periodic schedule: ask for it at the settle time. A
+        // process that dies before then loses only the timer; the next retry asks again.
+        let (state, tenant, cred_id) = (state.clone(), tenant.clone(), cred.id.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            match state
+                .store()
+                .run_request(&tenant, &cred_id, RunTrigger::Recovery)
+                .await
+            {
+                Ok(_) => state.runs_requested().notify_one(),
+                Err(e) => tracing::warn!(error = %e, "could not ask for a recovery pass"),
+            }
+        });
+        (
+            wait + PASS_ALLOWANCE,
+            "(starts at the settle time)".to_owned(),
+        )
     } else {
         let run = state
             .store()
             .run_request(tenant, &cred.id, RunTrigger::Recovery)
             .await?;
+        state.runs_requested().notify_one();
         tracing::info!(credential = %cred.id, run = %run.id, "checking an interrupted create");
-        (std::time::Duration::from_secs(2), run.id.to_string())
+        (PASS_ALLOWANCE, run.id.to_string())
     };
     let mut response = ApiError::WriteOutcomePending {
         retry_after: wait,
