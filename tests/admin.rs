@@ -254,19 +254,19 @@ async fn the_admin_routes_are_in_the_openapi_document_as_served() {
     };
     assert_eq!(
         statuses("/admin/tenants", "get"),
-        ["200", "400", "401", "404", "408", "500"]
+        ["200", "400", "401", "404", "408", "429", "500"]
     );
     assert_eq!(
         statuses("/admin/tenants/{id}", "delete"),
-        ["204", "400", "401", "404", "408", "500"]
+        ["204", "400", "401", "404", "408", "429", "500"]
     );
     assert_eq!(
         statuses("/admin/tenants/{id}/keys", "get"),
-        ["200", "400", "401", "404", "408", "500"]
+        ["200", "400", "401", "404", "408", "429", "500"]
     );
     assert_eq!(
         statuses("/admin/tenants", "post"),
-        ["201", "400", "401", "404", "408", "413", "422", "500"]
+        ["201", "400", "401", "404", "408", "413", "422", "429", "500"]
     );
     for (path, method) in [
         ("/admin/tenants", "get"),

@@ -270,6 +270,60 @@ async fn openapi_documents_the_inbound_limits() {
         .as_str()
         .unwrap_or_default();
     assert!(busy.contains("credential_busy"), "{busy}");
-    assert!(paths["/admin/tenants"]["post"]["responses"]["429"].is_null());
+    // The admin API has no tenant rate limit, only the throttle of refused authentications.
+    let admin = paths["/admin/tenants"]["post"]["responses"]["429"]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(admin.contains("refused authentications"), "{admin}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn refused_authentications_are_throttled_per_client_address() {
+    // Four refusals allowed, and nothing refills during the test.
+    let app = TestApp::spawn_with(TestDb::sqlite(), |s| {
+        s.api.rate_limit.unauthenticated_per_second = 0.01;
+        s.api.rate_limit.unauthenticated_burst = 4;
+    })
+    .await;
+    let t = app.tenant("acme").await;
+    let wrong = [
+        None,
+        Some("not-a-key"),
+        // the shape of a key, so this one costs a lookup: exactly what guessing would do
+        Some("cgw_0123456789abcdef0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+    ];
+    for key in wrong {
+        let a = app.call(Method::GET, "/credentials", key, None).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text);
+    }
+    // A valid key from the same address still authenticates (it spends nothing)…
+    let ok = app
+        .call(Method::GET, "/credentials", Some(&t.key), None)
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    // …but the next refusal finds the bucket empty: 429 before any key lookup, on tenant
+    // routes and on the admin API alike; the open routes are never throttled.
+    let mut empty = 0;
+    for (path, key) in [
+        ("/credentials", Some("wrong")),
+        ("/credentials", Some(t.key.as_str())),
+        ("/admin/tenants", Some("wrong-admin-token")),
+    ] {
+        let a = app.call(Method::GET, path, key, None).await;
+        if a.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(a.body["code"], "rate_limited", "{}", a.text);
+            assert!(header(&a, "retry-after").unwrap() >= 1);
+            empty += 1;
+        }
+    }
+    assert_eq!(
+        empty, 2,
+        "the first refusal spent the last token; the next two were refused"
+    );
+    let health = app.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(health.status, StatusCode::OK);
+    let doc = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert!(doc.body["paths"]["/admin/tenants"]["get"]["responses"]["429"].is_object());
     app.stop().await;
 }

@@ -114,6 +114,16 @@ impl TenantLimiter {
         (b.tokens + gained).min(self.burst)
     }
 
+    /// How long until `key` has a token again, without spending one (`None`: it has one).
+    pub fn empty_for(&self, key: &str, now: Instant) -> Option<Duration> {
+        let buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        let level = buckets
+            .map
+            .get(key)
+            .map_or(self.burst, |b| self.level(b, now));
+        (level < 1.0).then(|| Duration::from_secs_f64((1.0 - level) / self.rate))
+    }
+
     /// Spends one of the tenant's tokens, if there is one.
     pub fn check(&self, tenant: &str, now: Instant) -> Decision {
         let mut guard = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
@@ -207,6 +217,42 @@ pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: N
         set_headers(&mut resp, &d);
     }
     resp
+}
+
+// ------------------------------------------------------------------------------------------
+// Refused authentications per client address
+// ------------------------------------------------------------------------------------------
+
+/// Outermost limit: every 401 (a missing, malformed, unknown or revoked tenant key, or a wrong
+/// admin token) spends a token of the client address's bucket; an address with an empty
+/// bucket is answered 429 before anything else runs, so guessing keys costs the guesser, not
+/// the database. Requests that authenticate spend nothing. Behind a reverse proxy every client
+/// shares the proxy's address: raise or disable it there (docs/operations.md).
+pub async fn refused_auth_throttle(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !tenant_route(req.uri().path()) && !req.uri().path().starts_with("/admin") {
+        return next.run(req).await;
+    }
+    let (Some(limiter), Some(addr)) = (
+        state.inbound().refusals.as_ref(),
+        req.extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+    ) else {
+        return next.run(req).await;
+    };
+    if let Some(wait) = limiter.empty_for(&addr, Instant::now()) {
+        tracing::info!(client = %addr, "too many refused authentications from this address");
+        return ApiError::RateLimited { retry_after: wait }.into_response();
+    }
+    let response = next.run(req).await;
+    if response.status() == axum::http::StatusCode::UNAUTHORIZED {
+        limiter.check(&addr, Instant::now());
+    }
+    response
 }
 
 // ------------------------------------------------------------------------------------------
@@ -332,6 +378,8 @@ pub async fn credential_concurrency(
 pub struct Inbound {
     /// `None` when the rate limit is off.
     pub limiter: Option<TenantLimiter>,
+    /// Refused authentications per client address; `None` when off.
+    pub refusals: Option<TenantLimiter>,
     /// `None` when the concurrency bound is off.
     pub slots: Option<CredentialSlots>,
 }
@@ -339,8 +387,14 @@ pub struct Inbound {
 impl Inbound {
     /// From `[api]`.
     pub fn new(config: &crate::state::ApiConfig) -> Self {
+        let refusals = RateLimitConfig {
+            per_second: config.rate_limit.unauthenticated_per_second,
+            burst: config.rate_limit.unauthenticated_burst,
+            ..RateLimitConfig::default()
+        };
         Inbound {
             limiter: TenantLimiter::new(&config.rate_limit),
+            refusals: TenantLimiter::new(&refusals),
             slots: CredentialSlots::new(
                 config.max_concurrent_per_credential,
                 config.concurrency_wait,
@@ -355,7 +409,12 @@ mod tests {
     use super::*;
 
     fn limiter(per_second: f64, burst: u32) -> TenantLimiter {
-        TenantLimiter::new(&RateLimitConfig { per_second, burst }).unwrap()
+        TenantLimiter::new(&RateLimitConfig {
+            per_second,
+            burst,
+            ..RateLimitConfig::default()
+        })
+        .unwrap()
     }
 
     #[test]
@@ -381,7 +440,8 @@ mod tests {
     fn off_when_zero_and_idle_tenants_are_forgotten() {
         assert!(TenantLimiter::new(&RateLimitConfig {
             per_second: 0.0,
-            burst: 10
+            burst: 10,
+            ..RateLimitConfig::default()
         })
         .is_none());
         let l = limiter(1000.0, 1);

@@ -55,6 +55,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(
             routes::reconciliations::interactive_priority,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            inbound::refused_auth_throttle,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()

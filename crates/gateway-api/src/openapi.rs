@@ -238,6 +238,7 @@ mod exact {
         ];
         if !open {
             out.push(("401", "unauthorized: missing or invalid bearer token"));
+            out.push(("429", "rate_limited: too many refused authentications from this client address (or, on tenant routes, the tenant's request rate); retry after Retry-After"));
         }
         if params > 0 || body {
             out.push(("400", "bad_request: a malformed or unknown query parameter or header, or a body that is not a JSON object of the documented types"));

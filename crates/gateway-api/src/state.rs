@@ -68,6 +68,11 @@ pub struct RateLimitConfig {
     pub per_second: f64,
     /// Bucket size: the requests a tenant may send at once.
     pub burst: u32,
+    /// Refused authentications (401) per second one client address may cause; past it the
+    /// address is answered 429 before anything else runs. 0 disables the throttle.
+    pub unauthenticated_per_second: f64,
+    /// Bucket size of that throttle.
+    pub unauthenticated_burst: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -75,6 +80,8 @@ impl Default for RateLimitConfig {
         Self {
             per_second: 50.0,
             burst: 100,
+            unauthenticated_per_second: 5.0,
+            unauthenticated_burst: 50,
         }
     }
 }

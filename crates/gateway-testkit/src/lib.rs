@@ -95,6 +95,9 @@ impl TestApp {
         // headers on every answer) but out of their way. tests/inbound.rs sets tiny limits.
         settings.api.rate_limit.per_second = 10_000.0;
         settings.api.rate_limit.burst = 10_000;
+        // Every test client is 127.0.0.1, and suites check 401s on purpose.
+        settings.api.rate_limit.unauthenticated_per_second = 10_000.0;
+        settings.api.rate_limit.unauthenticated_burst = 10_000;
         tweak(&mut settings);
 
         let store = gateway_server::open_store(&settings, settings.cipher().unwrap())
