@@ -402,3 +402,95 @@ async fn the_origin_rule_holds_on_postgres_too() {
     assert_eq!(attacker.connections.load(Ordering::SeqCst), 0);
     app.stop().await;
 }
+
+async fn run_until_ended(app: &TestApp, key: &str, cred: &str, run: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let a = app
+            .call(
+                Method::GET,
+                &format!("/credentials/{cred}/reconciliations/{run}"),
+                Some(key),
+                None,
+            )
+            .await;
+        if matches!(
+            a.body["run"]["status"].as_str(),
+            Some("succeeded" | "failed" | "held")
+        ) {
+            return a.body["run"].clone();
+        }
+        assert!(Instant::now() < deadline, "never ended: {}", a.text);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn start_run(app: &TestApp, key: &str, cred: &str) -> String {
+    let a = app
+        .call(
+            Method::POST,
+            &format!("/credentials/{cred}/reconciliations"),
+            Some(key),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
+    a.body["run"]["id"].as_str().unwrap().to_owned()
+}
+
+/// One run slot, two tenants: a long listing gives its slot back after each slice of pages
+/// (and resumes where it stopped), so the other tenant's run, asked for later, ends first.
+#[tokio::test]
+async fn a_long_pass_yields_its_slot_to_another_tenant_and_resumes() {
+    let app = TestApp::spawn_with(TestDb::sqlite(), |s| {
+        s.reconcile.max_concurrent_runs = 1;
+        s.reconcile.max_pages_per_slice = 1;
+        s.reconcile.max_pages_per_second = 0.0;
+    })
+    .await;
+    let (a, b) = (app.tenant("a").await, app.tenant("b").await);
+    let long = app.credential(&a, "bird").await;
+    let short = app.credential(&b, "iclosed").await;
+    let seeded = app
+        .sim(Method::POST, "bird", "/seed", Some(json!({"count": 250})))
+        .await;
+    assert!(seeded.status.is_success(), "{}", seeded.text);
+    // Each Bird page takes a while, so the long run is mid-listing when the other is asked for.
+    app.sim(
+        Method::POST,
+        "bird",
+        "/faults",
+        Some(json!({"latencyMs": 400, "routes": ["GET /workspaces/{ws}/contacts"]})),
+    )
+    .await;
+    let long_run = start_run(&app, &a.key, &long).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = app
+            .call(
+                Method::GET,
+                &format!("/credentials/{long}/reconciliations/{long_run}"),
+                Some(&a.key),
+                None,
+            )
+            .await;
+        if r.body["run"]["status"] == "running" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never started: {}", r.text);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let short_run = start_run(&app, &b.key, &short).await;
+    let short_end = run_until_ended(&app, &b.key, &short, &short_run).await;
+    let long_end = run_until_ended(&app, &a.key, &long, &long_run).await;
+    assert_eq!(short_end["status"], "succeeded", "{short_end}");
+    assert_eq!(long_end["status"], "succeeded", "{long_end}");
+    assert!(
+        short_end["finishedAt"].as_str().unwrap() < long_end["finishedAt"].as_str().unwrap(),
+        "the later, shorter run got the slot between slices: {short_end} {long_end}"
+    );
+    // 250 contacts at Bird's 100 per page: three pages over three slices, none twice
+    assert_eq!(long_end["pagesFetched"], 3, "{long_end}");
+    assert_eq!(long_end["contactsSeen"], 250, "{long_end}");
+    app.stop().await;
+}

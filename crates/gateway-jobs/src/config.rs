@@ -42,6 +42,12 @@ pub struct ReconcileConfig {
     /// finish before it goes ahead anyway (so a busy credential is still reconciled).
     #[serde(with = "humantime_serde")]
     pub priority_max_wait: Duration,
+    /// Longest one pass holds a run slot: past it the pass stops at its next page, keeps its
+    /// saved position, and gives the slot back (the run resumes at a later tick).
+    #[serde(with = "humantime_serde")]
+    pub max_slice: Duration,
+    /// Most provider pages one pass lists before it gives its slot back in the same way.
+    pub max_pages_per_slice: u64,
 }
 
 impl Default for ReconcileConfig {
@@ -58,6 +64,8 @@ impl Default for ReconcileConfig {
             max_pages_per_second: 10.0,
             max_concurrent_runs: 4,
             priority_max_wait: Duration::from_secs(5),
+            max_slice: Duration::from_secs(300),
+            max_pages_per_slice: 2_000,
         }
     }
 }

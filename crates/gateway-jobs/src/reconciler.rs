@@ -269,10 +269,14 @@ impl Pass<'_> {
             return Ok(Step::End(PassEnd::Interrupted));
         }
         self.intents = self.r.store.intents_open(&self.run.credential_id).await?;
+        let mut slice_pages = 0u64;
         loop {
-            if self.stopped() {
+            // Past its slice of pages the pass yields like a stopped one: its position is
+            // saved, and another credential (of another tenant) gets the slot first.
+            if self.stopped() || slice_pages >= self.r.config.max_pages_per_slice {
                 return Ok(Step::End(PassEnd::Interrupted));
             }
+            slice_pages += 1;
             self.call_slot().await;
             self.counters.provider_calls += 1;
             // The page is as of its request: a flag written while it was in flight stands.

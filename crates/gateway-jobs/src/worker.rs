@@ -4,14 +4,14 @@
 //! A process that dies leaves its lease to expire; the next claimant resumes the run from its
 //! last saved page with the same T0.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use gateway_core::CredentialId;
-use gateway_store::{RunCounters, RunRecord, RunStatus, RunTrigger, Store};
+use gateway_core::{CredentialId, TenantId};
+use gateway_store::{RunCounters, RunRecord, RunStatus, RunTrigger, ScheduleEntry, Store};
 use rand::Rng;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -190,7 +190,7 @@ async fn worker_loop(
     let owner = owner_name();
     let store: Store = reconciler.store().clone();
     let config = reconciler.config().clone();
-    let running: Arc<Mutex<HashSet<CredentialId>>> = Arc::default();
+    let running: Arc<Mutex<Slots>> = Arc::default();
     let stop_flag = Arc::new(AtomicBool::new(false));
     // A finished run wakes the loop at once, so a free slot is used without waiting a tick.
     let wake = Arc::new(tokio::sync::Notify::new());
@@ -228,11 +228,62 @@ async fn worker_loop(
     tracing::info!("reconciliation scheduler stopped");
 }
 
+/// The runs this process works on, and when each tenant was last given a slot.
+#[derive(Default)]
+struct Slots {
+    active: HashMap<CredentialId, TenantId>,
+    /// Tenant → the turn (a counter) at which it last got a slot.
+    served: HashMap<TenantId, u64>,
+    turn: u64,
+}
+
+impl Slots {
+    fn start(&mut self, entry: &ScheduleEntry) {
+        self.turn += 1;
+        if self.served.len() >= 4096 {
+            // Forget the longest-served half: they sort first again, which is fair too.
+            let mut turns: Vec<u64> = self.served.values().copied().collect();
+            turns.sort_unstable();
+            let cut = turns[turns.len() / 2];
+            self.served.retain(|_, t| *t > cut);
+        }
+        self.served.insert(entry.tenant_id.clone(), self.turn);
+        self.active
+            .insert(entry.credential_id.clone(), entry.tenant_id.clone());
+    }
+}
+
+/// Orders due credentials so that every tenant gets a fair share of the run slots: round
+/// robin over tenants — those with the fewest runs in this process first, then those served
+/// longest ago (so a pass that yields its slice goes behind the others) — each tenant's own
+/// credentials in due order. One tenant with many credentials, or passes that never end, can
+/// then hold at most its share while others wait.
+fn fair_order(due: Vec<ScheduleEntry>, slots: &Slots) -> Vec<ScheduleEntry> {
+    let mut by_tenant: Vec<(TenantId, VecDeque<ScheduleEntry>)> = Vec::new();
+    for entry in due {
+        match by_tenant.iter_mut().find(|(t, _)| *t == entry.tenant_id) {
+            Some((_, queue)) => queue.push_back(entry),
+            None => by_tenant.push((entry.tenant_id.clone(), [entry].into())),
+        }
+    }
+    let held = |t: &TenantId| slots.active.values().filter(|r| *r == t).count();
+    by_tenant.sort_by_key(|(t, _)| (held(t), slots.served.get(t).copied().unwrap_or(0)));
+    let mut out = Vec::new();
+    while by_tenant.iter().any(|(_, q)| !q.is_empty()) {
+        for (_, queue) in &mut by_tenant {
+            if let Some(entry) = queue.pop_front() {
+                out.push(entry);
+            }
+        }
+    }
+    out
+}
+
 async fn tick(
     reconciler: &Reconciler,
     store: &Store,
     owner: &str,
-    running: &Arc<Mutex<HashSet<CredentialId>>>,
+    running: &Arc<Mutex<Slots>>,
     stop_flag: &Arc<AtomicBool>,
     wake: &Arc<tokio::sync::Notify>,
     tasks: &mut JoinSet<()>,
@@ -252,16 +303,22 @@ async fn tick(
             })
             .await?;
     }
-    let busy = running.lock().unwrap_or_else(PoisonError::into_inner).len();
+    let busy = running
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .active
+        .len();
     let free = config.max_concurrent_runs.saturating_sub(busy);
     if free == 0 {
         return Ok(true);
     }
     let now = Utc::now();
+    // Look further than the free slots: the due list may start with one tenant's credentials.
     let due = store
-        .schedule_due(now, u32::try_from(free * 2).unwrap_or(u32::MAX))
+        .schedule_due(now, u32::try_from(free * 8 + 8).unwrap_or(u32::MAX))
         .await?;
     let fetched = due.len();
+    let due = fair_order(due, &running.lock().unwrap_or_else(PoisonError::into_inner));
     let mut started = 0;
     for entry in due {
         if started >= free {
@@ -270,7 +327,8 @@ async fn tick(
         if running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains(&entry.credential_id)
+            .active
+            .contains_key(&entry.credential_id)
         {
             continue;
         }
@@ -285,7 +343,7 @@ async fn tick(
         running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(entry.credential_id.clone());
+            .start(&entry);
         let (r, owner, running, stop, wake) = (
             reconciler.clone(),
             owner.to_owned(),
@@ -298,10 +356,13 @@ async fn tick(
             // Each pass has its own stop flag (a lost lease stops only that pass), raised too
             // when the whole worker stops.
             let pass_stop = Arc::new(AtomicBool::new(false));
+            let slice = r.config().max_slice;
             let watcher = {
                 let (pass_stop, stop) = (pass_stop.clone(), stop.clone());
                 tokio::spawn(async move {
-                    while !stop.load(Ordering::Acquire) {
+                    // Past its slice the pass yields its slot (its run stays resumable).
+                    let end = tokio::time::Instant::now() + slice;
+                    while !stop.load(Ordering::Acquire) && tokio::time::Instant::now() < end {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                     pass_stop.store(true, Ordering::Release);
@@ -325,6 +386,7 @@ async fn tick(
             running
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
+                .active
                 .remove(&cred);
             wake.notify_one();
         });
@@ -348,4 +410,41 @@ pub fn summary(run: &RunRecord) -> serde_json::Value {
         "confirmErrors": c.confirm_errors, "durationMs": duration_ms,
         "startedAt": run.started_at, "finishedAt": run.finished_at, "error": run.error,
     })
+}
+
+#[cfg(test)]
+mod fairness_tests {
+    use super::*;
+
+    fn entry(tenant: u32, cred: u32) -> ScheduleEntry {
+        ScheduleEntry {
+            credential_id: CredentialId::parse(&format!("cred_{cred:032x}")).expect("id"),
+            tenant_id: TenantId::parse(&format!("ten_{tenant:032x}")).expect("id"),
+        }
+    }
+
+    #[test]
+    fn every_tenant_gets_a_turn_before_one_gets_a_second() {
+        // Tenant 1 has eight credentials due before tenant 2's and 3's first.
+        let mut due: Vec<ScheduleEntry> = (0..8).map(|c| entry(1, c)).collect();
+        due.push(entry(2, 100));
+        due.push(entry(3, 200));
+        due.push(entry(2, 101));
+        let order: Vec<u32> = fair_order(due, &Slots::default())
+            .iter()
+            .map(|e| u32::from_str_radix(&e.credential_id.as_str()[5..], 16).expect("hex"))
+            .collect();
+        assert_eq!(&order[..5], &[0, 100, 200, 1, 101]);
+        // A tenant already holding runs in this process goes after those holding none.
+        let mut slots = Slots::default();
+        slots.start(&entry(1, 50));
+        let first = &fair_order(vec![entry(1, 0), entry(2, 100)], &slots)[0];
+        assert_eq!(first.tenant_id, entry(2, 0).tenant_id);
+        // Served just now (its pass yielded a slice): behind a tenant served earlier.
+        slots.active.clear();
+        slots.start(&entry(2, 100));
+        slots.active.clear();
+        let first = &fair_order(vec![entry(2, 100), entry(1, 0)], &slots)[0];
+        assert_eq!(first.tenant_id, entry(1, 0).tenant_id);
+    }
 }
