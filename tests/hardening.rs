@@ -494,3 +494,61 @@ async fn a_long_pass_yields_its_slot_to_another_tenant_and_resumes() {
     assert_eq!(long_end["contactsSeen"], 250, "{long_end}");
     app.stop().await;
 }
+
+/// Each tenant's feed counts on its own: another tenant's writes leave no gaps in the
+/// sequences a tenant sees, so `nextAfter` reveals nothing of their volume.
+#[tokio::test]
+async fn event_sequences_are_per_tenant() {
+    for db in [Some(TestDb::sqlite()), TestDb::postgres().await] {
+        let Some(db) = db else { continue };
+        let app = TestApp::spawn_on(db).await;
+        let (a, b) = (app.tenant("a").await, app.tenant("b").await);
+        let (ca, cb) = (
+            app.credential(&a, "bird").await,
+            app.credential(&b, "bird").await,
+        );
+        for round in 0..3 {
+            for i in 0..5 {
+                let made = app
+                    .call(
+                        Method::POST,
+                        &format!("/crm/contacts?credentialId={ca}"),
+                        Some(&a.key),
+                        Some(json!({"lastName": format!("A{round}{i}")})),
+                    )
+                    .await;
+                assert_eq!(made.status, StatusCode::OK, "{}", made.text);
+            }
+            let made = app
+                .call(
+                    Method::POST,
+                    &format!("/crm/contacts?credentialId={cb}"),
+                    Some(&b.key),
+                    Some(json!({"lastName": format!("B{round}")})),
+                )
+                .await;
+            assert_eq!(made.status, StatusCode::OK, "{}", made.text);
+        }
+        for (key, expected) in [(&b.key, 3), (&a.key, 15)] {
+            let feed = app.call(Method::GET, "/events", Some(key), None).await;
+            let seqs: Vec<i64> = feed.body["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["sequence"].as_i64().unwrap())
+                .collect();
+            assert_eq!(seqs, (1..=expected).collect::<Vec<i64>>(), "{}", feed.text);
+            assert_eq!(feed.body["nextAfter"], expected, "{}", feed.text);
+        }
+        let next = app
+            .call(Method::GET, "/events?after=2", Some(&b.key), None)
+            .await;
+        assert_eq!(
+            next.body["events"].as_array().unwrap().len(),
+            1,
+            "{}",
+            next.text
+        );
+        app.stop().await;
+    }
+}

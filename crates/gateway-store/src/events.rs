@@ -110,7 +110,7 @@ pub(crate) struct NewEvent {
     pub(crate) data: Value,
 }
 
-/// Rows per event insert statement (8 parameters each).
+/// Rows per event insert statement (9 parameters each).
 pub(crate) const EVENT_CHUNK: usize = 200;
 
 /// Inserts events as the LAST statements of a write transaction `$tx`. On PostgreSQL it first
@@ -127,11 +127,21 @@ macro_rules! write_events {
                     .execute(&mut *$tx)
                     .await?;
             }
+            // The tenant's own count goes on from its last event; the lock above (PostgreSQL)
+            // or the single writer (SQLite) keeps two writers from drawing the same number.
+            let (last,): (Option<i64>,) =
+                sqlx::query_as("SELECT MAX(tenant_sequence) FROM events WHERE tenant_id = $1")
+                    .bind($tenant)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+            let mut next = last.unwrap_or(0);
             for chunk in events.chunks($crate::events::EVENT_CHUNK) {
                 let sql = $crate::events::insert_sql(chunk.len());
                 let mut q = sqlx::query(&sql).bind($tenant).bind($cred).bind($now_ms);
                 for e in chunk {
+                    next += 1;
                     q = q
+                        .bind(next)
                         .bind(gateway_core::EventId::generate().to_string())
                         .bind(e.event_type.as_str())
                         .bind(e.contact_id.as_deref())
@@ -145,23 +155,24 @@ macro_rules! write_events {
 }
 pub(crate) use write_events;
 
-/// `$1` tenant, `$2` credential, `$3` time; then 5 per row.
+/// `$1` tenant, `$2` credential, `$3` time; then 6 per row (the tenant's sequence first).
 pub(crate) fn insert_sql(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO events (tenant_id, credential_id, occurred_at, id, type, contact_id, remote_id, data) VALUES ",
+        "INSERT INTO events (tenant_id, credential_id, occurred_at, tenant_sequence, id, type, contact_id, remote_id, data) VALUES ",
     );
     for i in 0..rows {
-        let p = 4 + i * 5;
+        let p = 4 + i * 6;
         if i > 0 {
             sql.push_str(", ");
         }
         sql.push_str(&format!(
-            "($1, $2, $3, ${}, ${}, ${}, ${}, ${})",
+            "($1, $2, $3, ${}, ${}, ${}, ${}, ${}, ${})",
             p,
             p + 1,
             p + 2,
             p + 3,
-            p + 4
+            p + 4,
+            p + 5
         ));
     }
     sql
@@ -212,13 +223,14 @@ impl Store {
         after: i64,
         limit: u32,
     ) -> Result<Vec<Event>> {
-        let cols = "sequence, id, tenant_id, credential_id, type, contact_id, remote_id, occurred_at, data";
+        // The tenant's own count is the feed's cursor (migration 0007).
+        let cols = "tenant_sequence AS sequence, id, tenant_id, credential_id, type, contact_id, remote_id, occurred_at, data";
         let rows = with_pool!(self, |pool| {
             match credential {
                 Some(cred) => {
                     sqlx::query_as::<_, EventRow>(&format!(
                         "SELECT {cols} FROM events WHERE tenant_id = $1 AND credential_id = $2 \
-                         AND sequence > $3 ORDER BY sequence LIMIT $4"
+                         AND tenant_sequence > $3 ORDER BY tenant_sequence LIMIT $4"
                     ))
                     .bind(tenant.as_str())
                     .bind(cred.as_str())
@@ -229,8 +241,8 @@ impl Store {
                 }
                 None => {
                     sqlx::query_as::<_, EventRow>(&format!(
-                        "SELECT {cols} FROM events WHERE tenant_id = $1 AND sequence > $2 \
-                         ORDER BY sequence LIMIT $3"
+                        "SELECT {cols} FROM events WHERE tenant_id = $1 AND tenant_sequence > $2 \
+                         ORDER BY tenant_sequence LIMIT $3"
                     ))
                     .bind(tenant.as_str())
                     .bind(after)
