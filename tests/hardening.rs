@@ -552,3 +552,35 @@ async fn event_sequences_are_per_tenant() {
         app.stop().await;
     }
 }
+
+/// A provider answer larger than what the call asked for is refused as unreadable without
+/// reading it whole: one contact's call reads at most 1 MiB.
+#[tokio::test]
+async fn provider_answers_are_read_in_proportion_to_what_was_asked() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("a").await;
+    let huge = format!("{{\"id\":\"x\",\"pad\":\"{}\"}}", "y".repeat(2 * 1024 * 1024));
+    let fake = Listener::start(move |_| (201, huge.clone())).await;
+    let created = app
+        .call(
+            Method::POST,
+            "/credentials",
+            Some(&t.key),
+            Some(json!({"provider": "bird", "name": "big", "secret": "k-0123456789",
+                "settings": {"workspaceId": "2d7d5b6e-0000-4000-8000-000000000001", "baseUrl": fake.url}})),
+        )
+        .await;
+    let cred = created.body["credential"]["id"].as_str().unwrap().to_owned();
+    let a = app
+        .call(
+            Method::POST,
+            &format!("/crm/contacts?credentialId={cred}"),
+            Some(&t.key),
+            Some(json!({"lastName": "X"})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_GATEWAY, "{}", a.text);
+    assert_eq!(a.body["code"], "provider_unreadable", "{}", a.text);
+    assert!(a.text.contains("1048576 bytes"), "{}", a.text);
+    app.stop().await;
+}

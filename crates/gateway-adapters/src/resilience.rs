@@ -29,6 +29,7 @@ use gateway_core::{
     Operation, PlannedCall, ProviderDeclaration, ProviderKind, RemoteContact, RemoteId,
     WriteOutcome,
 };
+use gateway_transport::with_answer_limit;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -606,7 +607,7 @@ impl CrmAdapter for ResilientAdapter {
     }
 
     async fn health_check(&self) -> Result<(), AdapterError> {
-        self.call(Safety::Read, 1, || self.inner.health_check())
+        self.call(Safety::Read, 1, || single(self.inner.health_check()))
             .await
     }
 
@@ -614,19 +615,24 @@ impl CrmAdapter for ResilientAdapter {
         // A multi-step write (Karia) spends one token per provider call it will make.
         let cost =
             u32::try_from(self.inner.plan_write(Operation::Create, None, input).len()).unwrap_or(1);
-        self.call(Safety::Write, cost, || self.inner.create_contact(input))
-            .await
+        self.call(Safety::Write, cost, || {
+            single(self.inner.create_contact(input))
+        })
+        .await
     }
 
     async fn get_contact(&self, id: &RemoteId) -> Result<RemoteContact, AdapterError> {
-        self.call(Safety::Read, 1, || self.inner.get_contact(id))
+        self.call(Safety::Read, 1, || single(self.inner.get_contact(id)))
             .await
     }
 
     async fn list_contacts(&self, req: ListRequest) -> Result<ListPage, AdapterError> {
         let asked = req.page_size as usize;
+        let limit = gateway_transport::answer_limit::for_page(req.page_size);
         let page = self
-            .call(Safety::Read, 1, || self.inner.list_contacts(req.clone()))
+            .call(Safety::Read, 1, || {
+                with_answer_limit(limit, self.inner.list_contacts(req.clone()))
+            })
             .await?;
         // A page larger than asked would make every caller's work (answer size, index
         // transaction) unbounded; with a token cursor it cannot be trimmed without losing the
@@ -654,14 +660,21 @@ impl CrmAdapter for ResilientAdapter {
                 .len(),
         )
         .unwrap_or(1);
-        self.call(Safety::Write, cost, || self.inner.update_contact(id, input))
-            .await
+        self.call(Safety::Write, cost, || {
+            single(self.inner.update_contact(id, input))
+        })
+        .await
     }
 
     async fn delete_contact(&self, id: &RemoteId) -> Result<(), AdapterError> {
-        self.call(Safety::Write, 1, || self.inner.delete_contact(id))
+        self.call(Safety::Write, 1, || single(self.inner.delete_contact(id)))
             .await
     }
+}
+
+/// A call about one record reads at most `SINGLE_RECORD_BYTES` of each answer.
+fn single<F: std::future::Future>(fut: F) -> impl std::future::Future<Output = F::Output> {
+    with_answer_limit(gateway_transport::answer_limit::SINGLE_RECORD_BYTES, fut)
 }
 
 #[cfg(test)]

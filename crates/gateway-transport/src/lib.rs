@@ -16,6 +16,9 @@ use gateway_core::{AdapterError, ErrorKind, ProviderKind};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
+pub mod answer_limit;
+
+pub use answer_limit::{answer_limit, with_answer_limit};
 pub use base_url::{
     check_base_url, check_base_url_syntax, origin_of, same_origin, BaseUrlError, DNS_TIMEOUT_SECS,
 };
@@ -184,14 +187,25 @@ impl Transport {
             .map_err(|e| self.classify(provider, e))?;
         let status = resp.status().as_u16();
         let headers = std::mem::take(resp.headers_mut());
+        let limit = answer_limit();
+        let too_large = || {
+            AdapterError::mapping(
+                provider,
+                format!("the provider answer is larger than the {limit} bytes this call may read"),
+            )
+            .with_status(status)
+        };
+        // A declared length past the limit is refused before a byte is read.
+        if resp
+            .content_length()
+            .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
+        {
+            return Err(too_large());
+        }
         let mut body = bytes::BytesMut::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| self.classify(provider, e))? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(AdapterError::mapping(
-                    provider,
-                    format!("the provider answer is larger than {MAX_BODY_BYTES} bytes"),
-                )
-                .with_status(status));
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
             }
             body.extend_from_slice(&chunk);
         }
