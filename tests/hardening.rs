@@ -559,7 +559,10 @@ async fn event_sequences_are_per_tenant() {
 async fn provider_answers_are_read_in_proportion_to_what_was_asked() {
     let app = TestApp::spawn().await;
     let t = app.tenant("a").await;
-    let huge = format!("{{\"id\":\"x\",\"pad\":\"{}\"}}", "y".repeat(2 * 1024 * 1024));
+    let huge = format!(
+        "{{\"id\":\"x\",\"pad\":\"{}\"}}",
+        "y".repeat(2 * 1024 * 1024)
+    );
     let fake = Listener::start(move |_| (201, huge.clone())).await;
     let created = app
         .call(
@@ -570,7 +573,10 @@ async fn provider_answers_are_read_in_proportion_to_what_was_asked() {
                 "settings": {"workspaceId": "2d7d5b6e-0000-4000-8000-000000000001", "baseUrl": fake.url}})),
         )
         .await;
-    let cred = created.body["credential"]["id"].as_str().unwrap().to_owned();
+    let cred = created.body["credential"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let a = app
         .call(
             Method::POST,

@@ -153,12 +153,7 @@ async fn settled_inline(
     // This request waits for background work: it must not hold that work back.
     let _aside = gateway_jobs::gate::global().stand_aside(cred.id.as_str());
     tokio::time::sleep(until_settled).await;
-    let run = state
-        .store()
-        .run_request(tenant, &cred.id, RunTrigger::Recovery)
-        .await?;
-    state.runs_requested().notify_one();
-    tracing::info!(credential = %cred.id, run = %run.id, "checking an interrupted create");
+    ask_for_recovery(state, tenant, &cred.id).await?;
     while started.elapsed() < INLINE_WAIT {
         tokio::time::sleep(Duration::from_millis(100)).await;
         match state.store().intent_get(tenant, key, Utc::now()).await? {
@@ -169,6 +164,22 @@ async fn settled_inline(
         }
     }
     Ok(None)
+}
+
+/// Asks for a recovery pass of the credential (or joins the one already asked for) and wakes
+/// this process's scheduler, so it starts now rather than at the next tick. Answers its run id.
+async fn ask_for_recovery(
+    state: &AppState,
+    tenant: &TenantId,
+    cred: &gateway_core::CredentialId,
+) -> ApiResult<String> {
+    let run = state
+        .store()
+        .run_request(tenant, cred, RunTrigger::Recovery)
+        .await?;
+    state.runs_requested().notify_one();
+    tracing::info!(credential = %cred, run = %run.id, "checking an interrupted create");
+    Ok(run.id.to_string())
 }
 
 /// An earlier attempt's outcome is not known yet: ask for a reconciliation once the provider can
@@ -188,13 +199,8 @@ async fn pending(
         let (state, tenant, cred_id) = (state.clone(), tenant.clone(), cred.id.clone());
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
-            match state
-                .store()
-                .run_request(&tenant, &cred_id, RunTrigger::Recovery)
-                .await
-            {
-                Ok(_) => state.runs_requested().notify_one(),
-                Err(e) => tracing::warn!(error = %e, "could not ask for a recovery pass"),
+            if let Err(e) = ask_for_recovery(&state, &tenant, &cred_id).await {
+                tracing::warn!(error = %e, "could not ask for a recovery pass");
             }
         });
         (
@@ -202,13 +208,8 @@ async fn pending(
             "(starts at the settle time)".to_owned(),
         )
     } else {
-        let run = state
-            .store()
-            .run_request(tenant, &cred.id, RunTrigger::Recovery)
-            .await?;
-        state.runs_requested().notify_one();
-        tracing::info!(credential = %cred.id, run = %run.id, "checking an interrupted create");
-        (PASS_ALLOWANCE, run.id.to_string())
+        let run = ask_for_recovery(state, tenant, &cred.id).await?;
+        (PASS_ALLOWANCE, run)
     };
     let mut response = ApiError::WriteOutcomePending {
         retry_after: wait,
