@@ -126,6 +126,7 @@ def main():
             "CRM_GATEWAY_API__RATE_LIMIT__UNAUTHENTICATED_PER_SECOND": "100000",
             "CRM_GATEWAY_API__RATE_LIMIT__UNAUTHENTICATED_BURST": "100000",
             "CRM_GATEWAY_LOG__LEVEL": "warn",
+            "CRM_GATEWAY_METRICS_LISTEN": "",
         }
     )
     logs = open(os.path.join(work, "processes.log"), "w")

@@ -590,3 +590,77 @@ async fn provider_answers_are_read_in_proportion_to_what_was_asked() {
     assert!(a.text.contains("1048576 bytes"), "{}", a.text);
     app.stop().await;
 }
+
+/// `GET /metrics` on its own listener: requests by route template, provider calls by provider,
+/// operation and outcome, the pool gauge; no id, key or contact value in any label.
+#[tokio::test]
+async fn metrics_are_served_apart_with_bounded_labels() {
+    let app = TestApp::spawn().await;
+    let t = app.tenant("a").await;
+    let cred = app.credential(&t, "bird").await;
+    let made = app
+        .call(
+            Method::POST,
+            &format!("/crm/contacts?credentialId={cred}"),
+            Some(&t.key),
+            Some(json!({"lastName": "Metric", "emailAddresses": [{"emailAddress": "m@example.com"}]})),
+        )
+        .await;
+    let id = made.body["contact"]["id"].as_str().unwrap().to_owned();
+    app.call(
+        Method::GET,
+        &format!("/crm/contacts/{id}?credentialId={cred}"),
+        Some(&t.key),
+        None,
+    )
+    .await;
+    let not_here = app.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(
+        not_here.status,
+        StatusCode::NOT_FOUND,
+        "never on the API port"
+    );
+    let url = app.metrics.clone().expect("metrics on");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = app
+            .http
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("provider_calls_total") && text.contains("db_pool_connections") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        text.contains(
+            r#"http_requests_total{route="/crm/contacts/{id}",method="GET",status="200"}"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"provider_calls_total{provider="bird",operation="create",outcome="ok"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    for secret in [
+        id.as_str(),
+        cred.as_str(),
+        t.key.as_str(),
+        "m@example.com",
+        "bird-sandbox-key",
+        t.id.as_str(),
+    ] {
+        assert!(!text.contains(secret), "{secret} in metrics");
+    }
+    app.stop().await;
+}

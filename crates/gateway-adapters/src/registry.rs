@@ -273,7 +273,7 @@ impl Registry {
     ) -> Result<Arc<dyn CrmAdapter>, AdapterError> {
         let raw = self.build_raw(provider_kind, settings, secret)?;
         let cfg = self.inner.resilience.resolve(provider_kind);
-        let guard = Arc::new(CredentialGuard::new(&cfg));
+        let guard = Arc::new(CredentialGuard::new(&cfg, provider_kind));
         Ok(Arc::new(ResilientAdapter::new(raw, cfg, guard)))
     }
 
@@ -289,7 +289,7 @@ impl Registry {
     ) -> Result<Arc<dyn CrmAdapter>, AdapterError> {
         let raw = self.build_raw(provider_kind, settings, secret)?;
         let cfg = self.inner.resilience.resolve(provider_kind);
-        let guard = self.guard(credential, &cfg);
+        let guard = self.guard(credential, &cfg, provider_kind);
         Ok(Arc::new(ResilientAdapter::new(raw, cfg, guard)))
     }
 
@@ -315,6 +315,7 @@ impl Registry {
         &self,
         credential: &CredentialId,
         cfg: &crate::resilience::ResilienceConfig,
+        provider_kind: ProviderKind,
     ) -> Arc<CredentialGuard> {
         if let Some(g) = self
             .inner
@@ -330,7 +331,7 @@ impl Registry {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .entry(credential.clone())
-            .or_insert_with(|| Arc::new(CredentialGuard::new(cfg)))
+            .or_insert_with(|| Arc::new(CredentialGuard::new(cfg, provider_kind)))
             .clone()
     }
 

@@ -181,6 +181,16 @@ pub enum Priority {
     Background,
 }
 
+impl Priority {
+    /// The metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Interactive => "interactive",
+            Priority::Background => "background",
+        }
+    }
+}
+
 tokio::task_local! {
     static PRIORITY: Priority;
 }
@@ -317,14 +327,27 @@ enum Permit {
 pub struct CredentialGuard {
     budget: RateBudget,
     breaker: Mutex<Breaker>,
+    provider: ProviderKind,
+}
+
+impl Drop for CredentialGuard {
+    /// A guard dropped while its breaker is open (swept as idle) leaves the open count.
+    fn drop(&mut self) {
+        let b = self.breaker.lock().unwrap_or_else(PoisonError::into_inner);
+        if !matches!(*b, Breaker::Closed { .. }) {
+            metrics::gauge!("circuit_breakers_open", "provider" => self.provider.as_str())
+                .decrement(1.0);
+        }
+    }
 }
 
 impl CredentialGuard {
-    /// Fresh state for `cfg`.
-    pub fn new(cfg: &ResilienceConfig) -> Self {
+    /// Fresh state for `cfg` of a `provider` credential.
+    pub fn new(cfg: &ResilienceConfig, provider: ProviderKind) -> Self {
         CredentialGuard {
             budget: RateBudget::new(cfg.rate_per_second, cfg.burst),
             breaker: Mutex::new(Breaker::Closed { failures: 0 }),
+            provider,
         }
     }
 
@@ -389,6 +412,18 @@ impl CredentialGuard {
         };
         if matches!(*b, Breaker::HalfOpen) && !failed {
             tracing::info!(%provider, "circuit breaker probe succeeded; closed");
+        }
+        let (was_closed, is_closed) = (
+            matches!(*b, Breaker::Closed { .. }),
+            matches!(next, Breaker::Closed { .. }),
+        );
+        if was_closed != is_closed {
+            let open = metrics::gauge!("circuit_breakers_open", "provider" => provider.as_str());
+            if is_closed {
+                open.decrement(1.0);
+            } else {
+                open.increment(1.0);
+            }
         }
         *b = next;
     }
@@ -486,6 +521,27 @@ impl ResilientAdapter {
         ResilientAdapter { inner, cfg, guard }
     }
 
+    /// Counts and times one call as the caller saw it (retries included): by provider,
+    /// operation and outcome (`ok` or the error kind), all bounded label values.
+    async fn observed<T>(
+        &self,
+        operation: &'static str,
+        call: impl std::future::Future<Output = Result<T, AdapterError>>,
+    ) -> Result<T, AdapterError> {
+        let started = Instant::now();
+        let result = call.await;
+        let provider = self.inner.provider().as_str();
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.kind.as_str(),
+        };
+        metrics::counter!("provider_calls_total", "provider" => provider, "operation" => operation, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("provider_call_duration_seconds", "provider" => provider, "operation" => operation)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
     async fn call<T, F, Fut>(
         &self,
         safety: Safety,
@@ -521,12 +577,15 @@ impl ResilientAdapter {
                 guard: &self.guard,
                 armed: probing,
             };
-            if let Err(wait) = self
+            let waiting = Instant::now();
+            let budget = self
                 .guard
                 .budget
                 .acquire(cost, priority, self.cfg.interactive_max_wait)
-                .await
-            {
+                .await;
+            metrics::histogram!("rate_budget_wait_seconds", "provider" => provider.as_str(), "priority" => priority.as_str())
+                .record(waiting.elapsed().as_secs_f64());
+            if let Err(wait) = budget {
                 drop(probe);
                 return Err(AdapterError::new(
                     ErrorKind::RateLimited,
@@ -607,33 +666,32 @@ impl CrmAdapter for ResilientAdapter {
     }
 
     async fn health_check(&self) -> Result<(), AdapterError> {
-        self.call(Safety::Read, 1, || single(self.inner.health_check()))
-            .await
+        let call = self.call(Safety::Read, 1, || single(self.inner.health_check()));
+        self.observed("health_check", call).await
     }
 
     async fn create_contact(&self, input: &ContactInput) -> Result<WriteOutcome, AdapterError> {
         // A multi-step write (Karia) spends one token per provider call it will make.
         let cost =
             u32::try_from(self.inner.plan_write(Operation::Create, None, input).len()).unwrap_or(1);
-        self.call(Safety::Write, cost, || {
+        let call = self.call(Safety::Write, cost, || {
             single(self.inner.create_contact(input))
-        })
-        .await
+        });
+        self.observed("create", call).await
     }
 
     async fn get_contact(&self, id: &RemoteId) -> Result<RemoteContact, AdapterError> {
-        self.call(Safety::Read, 1, || single(self.inner.get_contact(id)))
-            .await
+        let call = self.call(Safety::Read, 1, || single(self.inner.get_contact(id)));
+        self.observed("get", call).await
     }
 
     async fn list_contacts(&self, req: ListRequest) -> Result<ListPage, AdapterError> {
         let asked = req.page_size as usize;
         let limit = gateway_transport::answer_limit::for_page(req.page_size);
-        let page = self
-            .call(Safety::Read, 1, || {
-                with_answer_limit(limit, self.inner.list_contacts(req.clone()))
-            })
-            .await?;
+        let call = self.call(Safety::Read, 1, || {
+            with_answer_limit(limit, self.inner.list_contacts(req.clone()))
+        });
+        let page = self.observed("list", call).await?;
         // A page larger than asked would make every caller's work (answer size, index
         // transaction) unbounded; with a token cursor it cannot be trimmed without losing the
         // rest, so it is refused as an unreadable answer.
@@ -660,15 +718,15 @@ impl CrmAdapter for ResilientAdapter {
                 .len(),
         )
         .unwrap_or(1);
-        self.call(Safety::Write, cost, || {
+        let call = self.call(Safety::Write, cost, || {
             single(self.inner.update_contact(id, input))
-        })
-        .await
+        });
+        self.observed("update", call).await
     }
 
     async fn delete_contact(&self, id: &RemoteId) -> Result<(), AdapterError> {
-        self.call(Safety::Write, 1, || single(self.inner.delete_contact(id)))
-            .await
+        let call = self.call(Safety::Write, 1, || single(self.inner.delete_contact(id)));
+        self.observed("delete", call).await
     }
 }
 

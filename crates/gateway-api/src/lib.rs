@@ -97,10 +97,13 @@ async fn request_context(State(state): State<AppState>, req: Request, next: Next
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let method = req.method().clone();
     // The matched route, not the raw path: ids in paths are fine, but query strings are not logged.
-    let route = req
+    let matched = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+        .map(|p| p.as_str().to_owned());
+    let route = matched
+        .clone()
+        .unwrap_or_else(|| req.uri().path().to_owned());
     let span = tracing::info_span!("request", request_id = %id, %method, route = %route);
     let started = Instant::now();
     // The request runs in its own task, so a client that hangs up does not cancel it half-way:
@@ -146,5 +149,13 @@ async fn request_context(State(state): State<AppState>, req: Request, next: Next
             "request finished"
         );
     });
+    // The route template only (ids in paths and every unmatched path would make the label
+    // set unbounded).
+    let template = matched.unwrap_or_else(|| "unmatched".to_owned());
+    let (method, status) = (method.to_string(), response.status().as_u16().to_string());
+    metrics::counter!("http_requests_total", "route" => template.clone(), "method" => method.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => template, "method" => method)
+        .record(started.elapsed().as_secs_f64());
     response
 }

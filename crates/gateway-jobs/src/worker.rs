@@ -134,6 +134,10 @@ impl Reconciler {
         }
         let ended = store.run_by_id(&run.id).await?;
         if let Some(r) = &ended {
+            metrics::counter!("reconciliation_runs_total", "status" => r.status.as_str())
+                .increment(1);
+            metrics::counter!("reconciliation_pages_total").increment(r.counters.pages_fetched);
+            metrics::counter!("reconciliation_flagged_total").increment(r.counters.flagged);
             tracing::info!(
                 credential = %cred, run = %r.id, status = %r.status,
                 pages = r.counters.pages_fetched, seen = r.counters.contacts_seen,

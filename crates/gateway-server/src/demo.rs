@@ -82,6 +82,12 @@ pub async fn run(mut settings: Settings, data_dir: PathBuf) -> anyhow::Result<()
 
     let store = open_store(&settings, settings.cipher()?).await?;
     let listener = bind(settings.listen, true).await?;
+    // The demo must start even when another process holds the metrics port.
+    if let Some(addr) = settings.metrics_listen {
+        if std::net::TcpListener::bind(addr).is_err() {
+            settings.metrics_listen = Some(std::net::SocketAddr::new(addr.ip(), 0));
+        }
+    }
     let gateway = start_gateway(&settings, store.clone(), listener).await?;
     let api = format!("http://{}", gateway.addr);
 

@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod http;
+pub mod metrics;
 pub mod reconcile;
 pub mod settings;
 pub mod telemetry;
@@ -73,6 +74,9 @@ pub struct RunningGateway {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     jobs: Option<gateway_jobs::WorkerHandle>,
+    /// Where `GET /metrics` is served, when it is.
+    pub metrics_addr: Option<SocketAddr>,
+    metrics: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
     /// This process's heartbeat (it keeps its idempotency claims), and its id.
     heartbeat: JoinHandle<()>,
     instance: String,
@@ -96,6 +100,10 @@ impl RunningGateway {
                 self.task.abort();
             }
         }
+        if let Some((stop, task)) = self.metrics.take() {
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(grace, task).await;
+        }
         // Every claim of this process is finished or abandoned now: let other processes take
         // the abandoned ones over at once rather than after the heartbeat times out.
         self.heartbeat.abort();
@@ -112,6 +120,22 @@ pub async fn start_gateway(
     store: Store,
     listener: TcpListener,
 ) -> anyhow::Result<RunningGateway> {
+    // Before anything records a metric: what is recorded without a recorder is lost.
+    metrics::handle();
+    let metrics = match settings.metrics_listen {
+        None => None,
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await.with_context(|| {
+                format!("could not listen for metrics on {addr} (CRM_GATEWAY_METRICS_LISTEN; empty turns it off)")
+            })?;
+            let bound = listener.local_addr()?;
+            let (stop, stopped) = oneshot::channel::<()>();
+            let task = tokio::spawn(metrics::serve(listener, store.clone(), async move {
+                let _ = stopped.await;
+            }));
+            Some((bound, stop, task))
+        }
+    };
     let transport =
         Transport::new(&settings.transport_config()).context("could not set up the HTTP client")?;
     let state = AppState::new(
@@ -146,6 +170,8 @@ pub async fn start_gateway(
         stop: Some(stop),
         task,
         jobs: Some(jobs),
+        metrics_addr: metrics.as_ref().map(|m| m.0),
+        metrics: metrics.map(|(_, stop, task)| (stop, task)),
         heartbeat,
         instance,
     })

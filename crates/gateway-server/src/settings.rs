@@ -81,6 +81,9 @@ pub struct Settings {
     /// Sandbox address, like `listen`.
     #[serde(deserialize_with = "listen_address")]
     pub sandbox_listen: SocketAddr,
+    /// Where `GET /metrics` (Prometheus) is served, never on the API port; empty: off.
+    #[serde(default, deserialize_with = "optional_listen_address")]
+    pub metrics_listen: Option<SocketAddr>,
     /// API layer.
     #[serde(default)]
     pub api: ApiConfig,
@@ -129,6 +132,19 @@ fn listen_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, 
         Raw::Number(n) => resolve_listen(&n.to_string()),
     }
     .map_err(serde::de::Error::custom)
+}
+
+/// Like [`listen_address`], with an empty value meaning "off".
+fn optional_listen_address<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = Option::<String>::deserialize(d)?.unwrap_or_default();
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    resolve_listen(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// `IP:PORT` (`127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:8080`) as is, or `HOST:PORT` with the

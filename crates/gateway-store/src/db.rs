@@ -173,6 +173,11 @@ impl Store {
         Ok(())
     }
 
+    /// Database connections open now, and how many of them are idle (metrics).
+    pub fn pool_connections(&self) -> (u32, usize) {
+        with_pool!(self, |pool| (pool.size(), pool.num_idle()))
+    }
+
     /// Which backend this store runs on.
     pub fn backend(&self) -> Backend {
         match self.pool() {

@@ -21,6 +21,8 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub struct TestApp {
     /// `http://127.0.0.1:PORT` of the gateway.
     pub api: String,
+    /// `http://127.0.0.1:PORT/metrics` of the gateway, when metrics are on.
+    pub metrics: Option<String>,
     /// `http://127.0.0.1:PORT` of the sandbox.
     pub sandbox: String,
     /// A plain HTTP client.
@@ -80,6 +82,8 @@ impl TestApp {
         ));
         settings.admin_token = Some(SecretString::from(ADMIN_TOKEN.to_owned()));
         settings.allow_private_base_urls = true;
+        // Many apps run at once: each gets its own metrics port.
+        settings.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
         settings.transport.request_timeout = Duration::from_secs(5);
         // No periodic reconciliation unless a test asks for it: its provider calls would
         // disturb tests that count them. Runs asked for through the API still happen.
@@ -109,6 +113,7 @@ impl TestApp {
             .unwrap();
         TestApp {
             api: format!("http://{}", gateway.addr),
+            metrics: gateway.metrics_addr.map(|a| format!("http://{a}/metrics")),
             sandbox: format!("http://{sandbox_addr}"),
             http: reqwest::Client::new(),
             gateway: Some(gateway),

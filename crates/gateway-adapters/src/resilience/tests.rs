@@ -79,7 +79,7 @@ fn cfg() -> ResilienceConfig {
 }
 
 fn wrap(inner: &Arc<Scripted>, cfg: ResilienceConfig) -> ResilientAdapter {
-    let guard = Arc::new(CredentialGuard::new(&cfg));
+    let guard = Arc::new(CredentialGuard::new(&cfg, ProviderKind::Bird));
     ResilientAdapter::new(inner.clone(), cfg, guard)
 }
 
@@ -288,7 +288,7 @@ async fn a_probe_whose_caller_gives_up_does_not_wedge_the_breaker() {
     let inner = Arc::new(FailHangRecover {
         calls: AtomicUsize::new(0),
     });
-    let guard = Arc::new(CredentialGuard::new(&c));
+    let guard = Arc::new(CredentialGuard::new(&c, ProviderKind::Bird));
     let a = ResilientAdapter::new(inner.clone(), c, guard);
     a.get_contact(&rid()).await.expect_err("down");
     assert_eq!(a.guard.breaker_state(), BreakerState::Open);

@@ -35,6 +35,8 @@ pub fn command(dir: &std::path::Path) -> Command {
         }
     }
     cmd.env_remove("RUST_LOG");
+    // Tests run many gateways at once; the one that checks metrics sets its own port.
+    cmd.env("CRM_GATEWAY_METRICS_LISTEN", "");
     cmd
 }
 
