@@ -549,6 +549,37 @@ async fn event_sequences_are_per_tenant() {
             "{}",
             next.text
         );
+        // Deleting the credential that holds a tenant's newest events never lets a number be
+        // handed out again: a poller at nextAfter sees what comes next.
+        let gone = app
+            .call(
+                Method::DELETE,
+                &format!("/credentials/{cb}"),
+                Some(&b.key),
+                None,
+            )
+            .await;
+        assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.text);
+        let cb2 = app.credential(&b, "bird").await;
+        let made = app
+            .call(
+                Method::POST,
+                &format!("/crm/contacts?credentialId={cb2}"),
+                Some(&b.key),
+                Some(json!({"lastName": "After"})),
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::OK, "{}", made.text);
+        let after = app
+            .call(Method::GET, "/events?after=3", Some(&b.key), None)
+            .await;
+        let seqs: Vec<i64> = after.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["sequence"].as_i64().unwrap())
+            .collect();
+        assert_eq!(seqs, [4], "{}", after.text);
         app.stop().await;
     }
 }

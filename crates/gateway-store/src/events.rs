@@ -110,7 +110,7 @@ pub(crate) struct NewEvent {
     pub(crate) data: Value,
 }
 
-/// Rows per event insert statement (9 parameters each).
+/// Rows per event insert statement (8 parameters each).
 pub(crate) const EVENT_CHUNK: usize = 200;
 
 /// Inserts events as the LAST statements of a write transaction `$tx`. On PostgreSQL it first
@@ -127,21 +127,13 @@ macro_rules! write_events {
                     .execute(&mut *$tx)
                     .await?;
             }
-            // The tenant's own count goes on from its last event; the lock above (PostgreSQL)
-            // or the single writer (SQLite) keeps two writers from drawing the same number.
-            let (last,): (Option<i64>,) =
-                sqlx::query_as("SELECT MAX(tenant_sequence) FROM events WHERE tenant_id = $1")
-                    .bind($tenant)
-                    .fetch_one(&mut *$tx)
-                    .await?;
-            let mut next = last.unwrap_or(0);
+            // The tenant's own number (`tenant_sequence`) is assigned by a trigger from a
+            // counter on the tenant (migration 0007), for every writer.
             for chunk in events.chunks($crate::events::EVENT_CHUNK) {
                 let sql = $crate::events::insert_sql(chunk.len());
                 let mut q = sqlx::query(&sql).bind($tenant).bind($cred).bind($now_ms);
                 for e in chunk {
-                    next += 1;
                     q = q
-                        .bind(next)
                         .bind(gateway_core::EventId::generate().to_string())
                         .bind(e.event_type.as_str())
                         .bind(e.contact_id.as_deref())
@@ -155,24 +147,23 @@ macro_rules! write_events {
 }
 pub(crate) use write_events;
 
-/// `$1` tenant, `$2` credential, `$3` time; then 6 per row (the tenant's sequence first).
+/// `$1` tenant, `$2` credential, `$3` time; then 5 per row.
 pub(crate) fn insert_sql(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO events (tenant_id, credential_id, occurred_at, tenant_sequence, id, type, contact_id, remote_id, data) VALUES ",
+        "INSERT INTO events (tenant_id, credential_id, occurred_at, id, type, contact_id, remote_id, data) VALUES ",
     );
     for i in 0..rows {
-        let p = 4 + i * 6;
+        let p = 4 + i * 5;
         if i > 0 {
             sql.push_str(", ");
         }
         sql.push_str(&format!(
-            "($1, $2, $3, ${}, ${}, ${}, ${}, ${}, ${})",
+            "($1, $2, $3, ${}, ${}, ${}, ${}, ${})",
             p,
             p + 1,
             p + 2,
             p + 3,
-            p + 4,
-            p + 5
+            p + 4
         ));
     }
     sql
