@@ -313,6 +313,14 @@ async fn refused_authentications_are_throttled_per_client_address() {
         let a = app.call(Method::GET, path, key, None).await;
         if a.status == StatusCode::TOO_MANY_REQUESTS {
             assert_eq!(a.body["code"], "rate_limited", "{}", a.text);
+            assert!(
+                a.body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("client address"),
+                "{}",
+                a.text
+            );
             assert!(header(&a, "retry-after").unwrap() >= 1);
             empty += 1;
         }

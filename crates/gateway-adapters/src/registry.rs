@@ -361,6 +361,18 @@ impl Registry {
         );
     }
 
+    /// Drops idle adapters and unheld guards now. The server calls it every minute, so a small
+    /// deployment (whose maps never reach the size that triggers a sweep) also lets decrypted
+    /// secrets go once they are idle.
+    pub fn sweep_idle(&self) {
+        let mut cache = self
+            .inner
+            .cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.sweep(&mut cache);
+    }
+
     /// How long an unused adapter stays cached (default 10 minutes).
     pub fn set_idle(&self, idle: Duration) {
         let ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
@@ -418,6 +430,28 @@ mod tests {
         );
         r.set_idle(Duration::ZERO);
         std::thread::sleep(Duration::from_millis(5));
+        // The timed sweep empties a small registry too.
+        let small = registry();
+        let id = CredentialId::parse(&format!("cred_{:032x}", 1)).expect("id");
+        let adapter = small
+            .build_for(
+                &id,
+                ProviderKind::Bird,
+                &settings,
+                SecretString::from("k".to_owned()),
+            )
+            .expect("adapter");
+        small.insert(&id, Utc::now(), adapter);
+        small.sweep_idle();
+        assert_eq!(small.tracked(), (1, 1), "not idle yet");
+        small.set_idle(Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(5));
+        small.sweep_idle();
+        assert_eq!(
+            small.tracked(),
+            (0, 0),
+            "idle: the adapter and its guard are gone"
+        );
         for i in 0..2 * MIN_SWEEP + 2 {
             build(10_000 + i);
             if r.tracked().0 < MIN_SWEEP {

@@ -174,6 +174,13 @@ pub enum ApiError {
         /// Until one request is allowed again.
         retry_after: Duration,
     },
+    /// The client address caused too many refused authentications (`[api.rate_limit]
+    /// unauthenticated_*`).
+    #[error("too many refused authentications")]
+    AddressThrottled {
+        /// Until one request is allowed again.
+        retry_after: Duration,
+    },
     /// Every permit of the credential stayed busy for `concurrency_wait`.
     #[error("credential busy")]
     CredentialBusy,
@@ -392,6 +399,20 @@ impl ApiError {
                     "rate_limited",
                     "Too many requests",
                     "this tenant sent more requests than its rate limit allows; retry after Retry-After seconds".to_owned(),
+                    Source::Gateway,
+                    vec![],
+                    true,
+                    None,
+                    None,
+                )
+            }
+            ApiError::AddressThrottled { retry_after: wait } => {
+                retry_after = Some((*wait).max(Duration::from_secs(1)));
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "Too many refused authentications",
+                    "this client address sent too many requests with a missing or invalid key or token; retry after Retry-After seconds with a valid one".to_owned(),
                     Source::Gateway,
                     vec![],
                     true,

@@ -52,17 +52,22 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 pub const DEAD_AFTER: Duration = Duration::from_secs(5);
 
 /// Keeps this process's heartbeat fresh until aborted (the server aborts it, and forgets the
-/// instance, at a clean stop). A failed write is logged and retried at the next beat.
+/// instance, at a clean stop); a failed write is logged and retried at the next beat. Also
+/// sweeps idle cached adapters once a minute.
 pub fn heartbeat(state: &AppState) -> tokio::task::JoinHandle<()> {
     let state = state.clone();
     tokio::spawn(async move {
-        loop {
+        for beat in 0u64.. {
             if let Err(e) = state
                 .store()
                 .instance_heartbeat(state.instance_id(), Utc::now())
                 .await
             {
                 tracing::warn!(error = %e, "could not write the instance heartbeat");
+            }
+            // Once a minute, let idle adapters (and their decrypted secrets) go.
+            if beat % 60 == 59 {
+                state.registry().sweep_idle();
             }
             tokio::time::sleep(HEARTBEAT_EVERY).await;
         }

@@ -246,7 +246,7 @@ pub async fn refused_auth_throttle(
     };
     if let Some(wait) = limiter.empty_for(&addr, Instant::now()) {
         tracing::info!(client = %addr, "too many refused authentications from this address");
-        return ApiError::RateLimited { retry_after: wait }.into_response();
+        return ApiError::AddressThrottled { retry_after: wait }.into_response();
     }
     let response = next.run(req).await;
     if response.status() == axum::http::StatusCode::UNAUTHORIZED {

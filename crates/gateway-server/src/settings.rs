@@ -209,8 +209,22 @@ fn describe_config_error(error: figment::Error) -> String {
             },
             None => String::new(),
         };
+        // The value of a secret setting is never repeated, even inside a type error ("found
+        // unsigned int `…`" would print an all-digits token).
+        let secret = [
+            "admin_token",
+            "master_key",
+            "database_url",
+            "previous_master_keys",
+        ]
+        .iter()
+        .any(|s| key == *s || key.starts_with(&format!("{s}.")));
         if key.is_empty() {
             lines.push(format!("{}{origin}", e.kind));
+        } else if secret {
+            lines.push(format!(
+                "{key}: not a valid value (not shown: it is a secret; it must be text){origin}"
+            ));
         } else {
             lines.push(format!("{key}: {}{origin}", e.kind));
         }
@@ -265,6 +279,17 @@ impl Settings {
         }
         if !(1..=100).contains(&self.api.default_page_size) {
             bail!("api.default_page_size must be between 1 and 100");
+        }
+        // A silent client may hold a connection this long: bounded, and never zero (which
+        // would close every connection before its first request).
+        let header = self.api.connections.header_read_timeout;
+        if header.is_zero() || header > Duration::from_secs(30) {
+            bail!(
+                "api.connections.header_read_timeout must be between 1ms and 30s, got {header:?}"
+            );
+        }
+        if self.api.connections.max_connections == 0 {
+            bail!("api.connections.max_connections must be at least 1");
         }
         if self.api.max_body_bytes < 1024 {
             bail!(

@@ -525,6 +525,28 @@ fn config_errors_name_keys_as_written() {
         err.contains("api.max_body_bytes must be at least 1024"),
         "{err}"
     );
+
+    // A silent client may hold a connection at most 30 s.
+    let out = command(dir.path())
+        .arg("migrate")
+        .env("CRM_GATEWAY_API__CONNECTIONS__HEADER_READ_TIMEOUT", "5m")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(
+        err.contains("header_read_timeout must be between 1ms and 30s"),
+        "{err}"
+    );
+
+    // A secret setting of the wrong type is named, its value never repeated.
+    let out = command(dir.path())
+        .arg("migrate")
+        .env("CRM_GATEWAY_ADMIN_TOKEN", "9876543210987654")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(err.contains("admin_token"), "{err}");
+    assert!(!err.contains("9876543210987654"), "{err}");
 }
 
 #[tokio::test]

@@ -591,11 +591,18 @@ impl Store {
             sqlx::query_as(
                 // A row with an unfinished run is due whatever its next time says: an
                 // interrupted run (a killed CLI, a crashed process) must be resumed, not left
-                // to block the credential.
-                "SELECT credential_id, tenant_id FROM reconcile_schedule \
-                 WHERE (next_run_at <= $1 OR run_id IS NOT NULL) \
-                 AND (lease_owner IS NULL OR lease_expires_at < $1) \
-                 ORDER BY (run_id IS NULL), next_run_at LIMIT $2",
+                // to block the credential. Tenants are interleaved (each one's first due
+                // credential, then each one's second, …), so one tenant with many due
+                // credentials cannot fill the whole answer and keep the others out of sight
+                // of the fair scheduler (docs/reconciliation.md, "Fair slots").
+                "SELECT credential_id, tenant_id FROM ( \
+                   SELECT credential_id, tenant_id, next_run_at, (run_id IS NULL) AS fresh, \
+                     ROW_NUMBER() OVER (PARTITION BY tenant_id \
+                                        ORDER BY (run_id IS NULL), next_run_at) AS rank \
+                   FROM reconcile_schedule \
+                   WHERE (next_run_at <= $1 OR run_id IS NOT NULL) \
+                   AND (lease_owner IS NULL OR lease_expires_at < $1) \
+                 ) AS due ORDER BY rank, fresh, next_run_at LIMIT $2",
             )
             .bind(to_ms(at))
             .bind(i64::from(limit))

@@ -373,3 +373,41 @@ async fn index_changes_write_their_events_in_the_same_transaction() {
         store.close().await;
     }
 }
+
+/// One tenant with many credentials due earlier does not fill the due list: every tenant's
+/// first due credential comes before anyone's second.
+#[tokio::test]
+async fn due_credentials_interleave_tenants() {
+    for (store, _keep) in stores().await {
+        let (busy, _) = credential(&store).await;
+        for _ in 0..5 {
+            let id = CredentialId::generate();
+            store
+                .create_credential(
+                    &busy,
+                    NewCredential {
+                        id,
+                        provider: ProviderKind::Bird,
+                        name: "c".into(),
+                        settings: json!({}),
+                        tags: Default::default(),
+                        secret: SecretString::from("k".to_owned()),
+                    },
+                )
+                .await
+                .unwrap();
+        }
+        let early = Utc::now() - Duration::minutes(10);
+        store.schedule_missing(100, || early).await.unwrap();
+        // The quiet tenant's only credential is due last.
+        let (quiet, _) = credential(&store).await;
+        store.schedule_missing(100, Utc::now).await.unwrap();
+        let due = store.schedule_due(Utc::now(), 2).await.unwrap();
+        let tenants: Vec<&TenantId> = due.iter().map(|e| &e.tenant_id).collect();
+        assert_eq!(tenants.len(), 2);
+        assert!(
+            tenants.contains(&&busy) && tenants.contains(&&quiet),
+            "{due:?}"
+        );
+    }
+}
