@@ -61,6 +61,46 @@ impl CrmAdapter for Scripted {
     async fn delete_contact(&self, _: &RemoteId) -> Result<(), AdapterError> {
         self.next()
     }
+    /// Answers `page_size + 1` contacts when scripted to fail with `Mapping` (standing for a
+    /// provider that ignores the page size), else exactly `page_size`.
+    async fn list_contacts(&self, req: ListRequest) -> Result<ListPage, AdapterError> {
+        let extra = match self.next() {
+            Err(e) if e.kind == ErrorKind::Mapping => 1,
+            Err(e) => return Err(e),
+            Ok(()) => 0,
+        };
+        Ok(ListPage {
+            contacts: vec![RemoteContact::default(); req.page_size as usize + extra],
+            next: Some("more".into()),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_page_larger_than_asked_is_refused_not_passed_on() {
+    let inner = Scripted::new(vec![None, fail(ErrorKind::Mapping)]);
+    let a = wrap(&inner, cfg());
+    let ok = a
+        .list_contacts(ListRequest {
+            page_size: 3,
+            cursor: None,
+        })
+        .await
+        .expect("as asked");
+    assert_eq!(ok.contacts.len(), 3);
+    let err = a
+        .list_contacts(ListRequest {
+            page_size: 3,
+            cursor: None,
+        })
+        .await
+        .expect_err("one more than asked");
+    assert_eq!(err.kind, ErrorKind::Mapping);
+    assert!(
+        err.message.contains("4 contacts for a page of 3"),
+        "{}",
+        err.message
+    );
 }
 
 fn cfg() -> ResilienceConfig {
