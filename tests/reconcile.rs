@@ -770,3 +770,199 @@ async fn run_figures_grow_while_candidates_are_confirmed() {
         live_figures_body(db).await;
     }
 }
+
+// --- The confirm step: a candidate is flagged only when a direct lookup answers 404 ----------
+
+/// The providers that can list and read one contact (every one whose candidates the confirm
+/// step looks up), from their declarations; the simulated ones must all be among them so the
+/// tests below cannot pass by looping over nothing.
+async fn listing_providers_with_get(app: &TestApp) -> Vec<String> {
+    let catalogue = app.tenant("catalogue").await;
+    let providers = app
+        .call(Method::GET, "/providers", Some(&catalogue.key), None)
+        .await;
+    assert_eq!(providers.status, StatusCode::OK, "{}", providers.text);
+    let mut out = Vec::new();
+    for p in providers.body["providers"].as_array().unwrap() {
+        let name = p["provider"].as_str().unwrap();
+        let decl = app
+            .call(
+                Method::GET,
+                &format!("/providers/{name}"),
+                Some(&catalogue.key),
+                None,
+            )
+            .await
+            .body;
+        if decl["operations"]["list"] == true && decl["operations"]["get"] == true {
+            out.push(name.to_owned());
+        }
+    }
+    for expected in ["bird", "iclosed", "karia"] {
+        assert!(
+            out.iter().any(|p| p == expected),
+            "{expected} should list and get: {out:?}"
+        );
+    }
+    out
+}
+
+async fn index_entry(
+    app: &TestApp,
+    t: &TestTenant,
+    cred: &str,
+    remote: &str,
+) -> gateway_store::IndexEntry {
+    app.store()
+        .index_get_by_remote(
+            &gateway_core::TenantId::parse(&t.id).unwrap(),
+            &gateway_core::CredentialId::parse(cred).unwrap(),
+            &gateway_core::RemoteId::from(remote),
+        )
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{remote} is not in the index"))
+}
+
+async fn faults(app: &TestApp, provider: &str, body: Value) {
+    let f = app.sim(Method::POST, provider, "/faults", Some(body)).await;
+    assert_eq!(f.status, StatusCode::OK, "{provider}: {}", f.text);
+}
+
+/// A contact a complete listing leaves out while a direct read still finds it is a live
+/// contact: it is not flagged, and the lookup re-indexes it (its `lastSeenAt` moves on). A
+/// contact really deleted in the same pass is flagged, so the lookups did run.
+async fn hidden_but_alive_body(app: TestApp) {
+    for name in listing_providers_with_get(&app).await {
+        let t = app.tenant(&format!("hidden-{name}")).await;
+        let cred = app.credential(&t, &name).await;
+        let seeded = seed(&app, &name, 12).await;
+        let first = reconcile(&app, &t, &cred).await;
+        assert_eq!(first["status"], "succeeded", "{name}: {first}");
+        let (hidden, deleted) = (&seeded[1], &seeded[2]);
+        let seen_before = index_entry(&app, &t, &cred, hidden).await.last_seen_at;
+        faults(&app, &name, json!({"hideFromListing": [hidden]})).await;
+        sim_delete(&app, &name, deleted).await;
+
+        let asked = chrono::Utc::now();
+        let run = reconcile(&app, &t, &cred).await;
+        assert_eq!(run["status"], "succeeded", "{name}: {run}");
+        assert_eq!(run["candidates"], 2, "{name}: {run}");
+        assert_eq!(run["flagged"], 1, "{name}: {run}");
+        assert_eq!(run["confirmErrors"], 0, "{name}: {run}");
+
+        let alive = index_entry(&app, &t, &cred, hidden).await;
+        assert!(!alive.remote_deleted, "{name}: {alive:?}");
+        assert_eq!(alive.deletion_detected_by, None, "{name}");
+        let last_seen = alive.last_seen_at.expect("seen by the lookup");
+        assert!(
+            last_seen.timestamp_millis() >= asked.timestamp_millis(),
+            "{name}: the confirming lookup did not re-index it (lastSeenAt {last_seen}, before {seen_before:?}, run asked at {asked})"
+        );
+        assert!(index_entry(&app, &t, &cred, deleted).await.remote_deleted);
+        let events = all_events(&app, &t, Some(&cred), 1000).await;
+        let flagged = of_type(&events, "contact.remote_deleted");
+        assert_eq!(flagged.len(), 1, "{name}: {flagged:?}");
+        assert_eq!(flagged[0]["remoteId"], deleted.as_str(), "{name}");
+        app.sim(Method::DELETE, &name, "/faults", None).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_contact_missing_from_a_complete_listing_but_found_by_a_lookup_is_not_flagged() {
+    on_both!(hidden_but_alive_body);
+}
+
+/// Runs the reconciliation until one succeeds: after a burst of provider errors the
+/// credential's circuit breaker may refuse calls for a while, which fails runs without a
+/// verdict; the state wanted is a complete pass.
+async fn reconcile_until_it_succeeds(app: &TestApp, t: &TestTenant, cred: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let run = reconcile(app, t, cred).await;
+        if run["status"] == "succeeded" {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "no run succeeded: {run}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A lookup that fails (here a 503 on every direct read) proves nothing: neither the live
+/// contact the listing hid nor the one really deleted is flagged, and the run fails saying
+/// why. Once reads work again the deletion is found and the hidden contact still stands.
+async fn failed_lookup_body(app: TestApp) {
+    for name in listing_providers_with_get(&app).await {
+        let t = app.tenant(&format!("lookup-fails-{name}")).await;
+        let cred = app.credential(&t, &name).await;
+        let seeded = seed(&app, &name, 12).await;
+        let first = reconcile(&app, &t, &cred).await;
+        assert_eq!(first["status"], "succeeded", "{name}: {first}");
+        let (hidden, deleted) = (&seeded[1], &seeded[2]);
+        faults(&app, &name, json!({"hideFromListing": [hidden]})).await;
+        sim_delete(&app, &name, deleted).await;
+        // Enough failures for every retry of both lookups; listings are untouched.
+        faults(
+            &app,
+            &name,
+            json!({"status": 503, "count": 1000, "operation": "get"}),
+        )
+        .await;
+
+        let run = reconcile(&app, &t, &cred).await;
+        assert_eq!(run["status"], "failed", "{name}: {run}");
+        assert_eq!(run["candidates"], 2, "{name}: {run}");
+        assert_eq!(run["flagged"], 0, "{name}: {run}");
+        assert_eq!(run["confirmErrors"], 2, "{name}: {run}");
+        let error = run["error"].as_str().unwrap();
+        assert!(error.contains("left unflagged"), "{name}: {error}");
+        for remote in [hidden, deleted] {
+            let entry = index_entry(&app, &t, &cred, remote).await;
+            assert!(!entry.remote_deleted, "{name}: {entry:?}");
+        }
+        let events = all_events(&app, &t, Some(&cred), 1000).await;
+        assert!(
+            of_type(&events, "contact.remote_deleted").is_empty(),
+            "{name}"
+        );
+
+        // Reads work again (the hidden contact stays hidden from listings).
+        app.sim(Method::DELETE, &name, "/faults", None).await;
+        faults(&app, &name, json!({"hideFromListing": [hidden]})).await;
+        let run = reconcile_until_it_succeeds(&app, &t, &cred).await;
+        assert_eq!(run["flagged"], 1, "{name}: {run}");
+        assert!(!index_entry(&app, &t, &cred, hidden).await.remote_deleted);
+        assert!(index_entry(&app, &t, &cred, deleted).await.remote_deleted);
+        app.sim(Method::DELETE, &name, "/faults", None).await;
+    }
+    app.stop().await;
+}
+
+/// An app whose circuit breakers reopen fast: the failing lookups open them, and the test
+/// waits for a complete pass afterwards.
+async fn app_quick_breakers(db: TestDb) -> TestApp {
+    TestApp::spawn_with(db, |s| {
+        s.reconcile.enabled = false;
+        s.reconcile.tick = Duration::from_millis(50);
+        s.reconcile.heartbeat = Duration::from_millis(500);
+        s.reconcile.lease_ttl = Duration::from_secs(5);
+        s.reconcile.max_pages_per_second = 0.0;
+        for r in [
+            &mut s.resilience.bird,
+            &mut s.resilience.karia,
+            &mut s.resilience.iclosed,
+        ] {
+            r.open_duration = Some(Duration::from_millis(200));
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_failed_lookup_flags_nothing_and_fails_the_run() {
+    failed_lookup_body(app_quick_breakers(TestDb::sqlite()).await).await;
+    if let Some(db) = TestDb::postgres().await {
+        failed_lookup_body(app_quick_breakers(db).await).await;
+    }
+}
