@@ -966,3 +966,145 @@ async fn a_failed_lookup_flags_nothing_and_fails_the_run() {
         failed_lookup_body(app_quick_breakers(db).await).await;
     }
 }
+
+// --- A provider 404 on a write, with no read through the gateway first ------------------------
+
+/// The providers whose declaration offers `op`; the simulated ones that must be among them
+/// are named so the tests cannot pass by looping over nothing.
+async fn providers_with(app: &TestApp, op: &str, expected: &[&str]) -> Vec<String> {
+    let catalogue = app.tenant(&format!("catalogue-{op}")).await;
+    let providers = app
+        .call(Method::GET, "/providers", Some(&catalogue.key), None)
+        .await;
+    assert_eq!(providers.status, StatusCode::OK, "{}", providers.text);
+    let mut out = Vec::new();
+    for p in providers.body["providers"].as_array().unwrap() {
+        let name = p["provider"].as_str().unwrap();
+        let decl = app
+            .call(
+                Method::GET,
+                &format!("/providers/{name}"),
+                Some(&catalogue.key),
+                None,
+            )
+            .await
+            .body;
+        if decl["operations"][op] == true {
+            out.push(name.to_owned());
+        }
+    }
+    for e in expected {
+        assert!(out.iter().any(|p| p == e), "{e} should {op}: {out:?}");
+    }
+    out
+}
+
+/// PATCH and PUT of a contact deleted behind the gateway's back: the provider's 404 (confirmed
+/// by the gateway's own read) answers `remote_deleted` and flags the contact `on_use` at once,
+/// with one event; nothing read the contact through the gateway before the write.
+async fn update_404_body(app: TestApp) {
+    for name in providers_with(&app, "update", &["bird", "iclosed", "karia"]).await {
+        for method in [Method::PATCH, Method::PUT] {
+            let t = app.tenant(&format!("write404-{name}-{method}")).await;
+            let cred = app.credential(&t, &name).await;
+            let c = create_contact(&app, &t, &cred).await;
+            let (id, remote) = (c["id"].as_str().unwrap(), c["remoteId"].as_str().unwrap());
+            sim_delete(&app, &name, remote).await;
+            let before = index_entry(&app, &t, &cred, remote).await;
+            assert!(!before.remote_deleted, "{name} {method}: {before:?}");
+
+            let w = app
+                .call(
+                    method.clone(),
+                    &format!("/crm/contacts/{id}?credentialId={cred}"),
+                    Some(&t.key),
+                    Some(json!({"firstName": "After"})),
+                )
+                .await;
+            assert_eq!(
+                w.status,
+                StatusCode::NOT_FOUND,
+                "{name} {method}: {}",
+                w.text
+            );
+            assert_eq!(
+                w.body["code"], "remote_deleted",
+                "{name} {method}: {}",
+                w.text
+            );
+            let after = index_entry(&app, &t, &cred, remote).await;
+            assert!(after.remote_deleted, "{name} {method}: {after:?}");
+            assert_eq!(
+                after.deletion_detected_by,
+                Some(gateway_store::DetectedBy::OnUse),
+                "{name} {method}"
+            );
+            let events = all_events(&app, &t, Some(&cred), 1000).await;
+            let flagged = of_type(&events, "contact.remote_deleted");
+            assert_eq!(flagged.len(), 1, "{name} {method}: {flagged:?}");
+            assert_eq!(flagged[0]["contactId"], id, "{name} {method}");
+            assert_eq!(
+                flagged[0]["data"]["detectedBy"], "on_use",
+                "{name} {method}"
+            );
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_provider_404_on_patch_or_put_flags_the_contact_at_once() {
+    on_both!(update_404_body);
+}
+
+/// DELETE of a contact already deleted behind the gateway's back: the provider's 404
+/// (confirmed by a read) is the state the caller asked for, so the answer is 204, the
+/// contact leaves the index at once and `contact.deleted` is published.
+async fn delete_404_body(app: TestApp) {
+    for name in providers_with(&app, "delete", &["bird", "karia"]).await {
+        let t = app.tenant(&format!("delete404-{name}")).await;
+        let cred = app.credential(&t, &name).await;
+        let c = create_contact(&app, &t, &cred).await;
+        let (id, remote) = (c["id"].as_str().unwrap(), c["remoteId"].as_str().unwrap());
+        sim_delete(&app, &name, remote).await;
+
+        let d = app
+            .call(
+                Method::DELETE,
+                &format!("/crm/contacts/{id}?credentialId={cred}"),
+                Some(&t.key),
+                None,
+            )
+            .await;
+        assert_eq!(d.status, StatusCode::NO_CONTENT, "{name}: {}", d.text);
+        let left = app
+            .store()
+            .index_get_by_remote(
+                &gateway_core::TenantId::parse(&t.id).unwrap(),
+                &gateway_core::CredentialId::parse(&cred).unwrap(),
+                &gateway_core::RemoteId::from(remote),
+            )
+            .await
+            .unwrap();
+        assert!(left.is_none(), "{name}: still indexed: {left:?}");
+        let events = all_events(&app, &t, Some(&cred), 1000).await;
+        let deleted = of_type(&events, "contact.deleted");
+        assert_eq!(deleted.len(), 1, "{name}: {events:?}");
+        assert_eq!(deleted[0]["contactId"], id, "{name}");
+        let got = app
+            .call(
+                Method::GET,
+                &format!("/crm/contacts/{id}?credentialId={cred}"),
+                Some(&t.key),
+                None,
+            )
+            .await;
+        assert_eq!(got.status, StatusCode::NOT_FOUND, "{name}: {}", got.text);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_provider_404_on_delete_answers_204_and_drops_the_contact_at_once() {
+    on_both!(delete_404_body);
+}
