@@ -433,13 +433,13 @@ async fn killed_before_writes_landed_on_sqlite_loses_and_doubles_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_during_writes_on_postgres_loses_and_doubles_nothing() {
     if let Some(db) = fresh_postgres("crash test on PostgreSQL").await {
-        run(db, true).await;
+        run(db.url.clone(), true).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_before_writes_landed_on_postgres_loses_and_doubles_nothing() {
     if let Some(db) = fresh_postgres("crash test on PostgreSQL").await {
-        run(db, false).await;
+        run(db.url.clone(), false).await;
     }
 }
