@@ -1118,3 +1118,31 @@ async fn delete_404_body(app: TestApp) {
 async fn a_provider_404_on_delete_answers_204_and_drops_the_contact_at_once() {
     on_both!(delete_404_body);
 }
+
+// --- The brake's boundaries ---------------------------------------------------------------------
+
+/// The brake holds a run only when *more* than `brake_min` (10) candidates and *more* than
+/// `brake_fraction` (20%) of the known contacts vanished: exactly at either limit the run
+/// flags at once.
+#[tokio::test]
+async fn the_brake_holds_only_beyond_both_limits() {
+    let app = app_on(TestDb::sqlite()).await;
+    // (known contacts, vanished): exactly brake_min of 40 (25%), then exactly 20% of 55 (11).
+    for (known, vanished) in [(40, 10), (55, 11)] {
+        let t = app.tenant(&format!("brake-edge-{known}")).await;
+        let cred = app.credential(&t, "bird").await;
+        // Each tenant's credential sees the whole simulator: start from an empty one.
+        let r = app.sim(Method::POST, "bird", "/reset", None).await;
+        assert!(r.status.is_success(), "{}", r.text);
+        let seeded = seed(&app, "bird", known).await;
+        assert_eq!(reconcile(&app, &t, &cred).await["status"], "succeeded");
+        for remote in &seeded[..vanished] {
+            sim_delete(&app, "bird", remote).await;
+        }
+        let run = reconcile(&app, &t, &cred).await;
+        assert_eq!(run["status"], "succeeded", "{known}/{vanished}: {run}");
+        assert_eq!(run["candidates"], vanished as u64, "{run}");
+        assert_eq!(run["flagged"], vanished as u64, "{run}");
+    }
+    app.stop().await;
+}
