@@ -5,19 +5,30 @@
 
 use gateway_testkit::conformance;
 use gateway_testkit::TestApp;
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 
+/// The providers the build offers, from `GET /providers`. Every simulated provider must be
+/// among them, so a catalogue that lost a provider (or answered nothing) fails the suite
+/// instead of passing it by looping over nothing.
 async fn providers(app: &TestApp) -> Vec<String> {
     let t = app.tenant("provider-catalogue").await;
     let all = app
         .call(Method::GET, "/providers", Some(&t.key), None)
         .await;
-    all.body["providers"]
+    assert_eq!(all.status, StatusCode::OK, "{}", all.text);
+    let names: Vec<String> = all.body["providers"]
         .as_array()
         .unwrap()
         .iter()
         .map(|p| p["provider"].as_str().unwrap().to_owned())
-        .collect()
+        .collect();
+    for simulated in ["bird", "iclosed", "karia"] {
+        assert!(
+            names.iter().any(|n| n == simulated),
+            "/providers lacks {simulated}: {names:?}"
+        );
+    }
+    names
 }
 
 macro_rules! conformance_test {

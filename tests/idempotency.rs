@@ -4,7 +4,7 @@
 //! Each scenario runs on SQLite and (when configured) PostgreSQL.
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gateway_testkit::{Answer, TestApp, TestDb};
 use reqwest::{Method, StatusCode};
@@ -141,11 +141,20 @@ async fn concurrent_duplicates(app: TestApp) {
         Method::POST,
         "bird",
         "/faults",
-        Some(json!({"latencyMs": 800, "count": 1, "routes": [BIRD_CREATE]})),
+        Some(json!({"latencyMs": 3000, "count": 1, "routes": [BIRD_CREATE]})),
     )
     .await;
+    // The second request is sent once the first has reached the provider (the simulator
+    // counts a call before its latency), so the key is in progress whatever the load.
     let (a, b) = tokio::join!(post(&app, &t.key, &path, Some("same-time"), &body), async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while creates(&app, "bird", BIRD_CREATE).await < 1 {
+            assert!(
+                Instant::now() < deadline,
+                "the first create never reached Bird"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         post(&app, &t.key, &path, Some("same-time"), &body).await
     });
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
@@ -219,29 +228,43 @@ async fn keys_are_per_tenant(app: TestApp) {
 }
 
 async fn keys_expire(db: TestDb) {
+    // A window a replay sent right after the first answer hits on any machine; expiry is then
+    // awaited as a state (see below), never timed.
+    const WINDOW: Duration = Duration::from_secs(4);
     let app = TestApp::spawn_with(db, |s| {
-        s.api.idempotency.window = Duration::from_millis(300);
+        s.api.idempotency.window = WINDOW;
     })
     .await;
     let t = app.tenant("acme").await;
     let cred = app.credential(&t, "bird").await;
     let path = format!("/crm/contacts?credentialId={cred}");
     let body = json!({"lastName": "Brief"});
+    let sent = Instant::now();
     let a = post(&app, &t.key, &path, Some("short"), &body).await;
     assert_eq!(a.status, StatusCode::OK);
     let b = post(&app, &t.key, &path, Some("short"), &body).await;
     assert_eq!(b.headers["idempotent-replayed"], "true");
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    // Expired: the key is free again, even for another body.
-    let c = post(
-        &app,
-        &t.key,
-        &path,
-        Some("short"),
-        &json!({"lastName": "Other"}),
-    )
-    .await;
-    assert_eq!(c.status, StatusCode::OK, "{}", c.text);
+    tokio::time::sleep(WINDOW.saturating_sub(sent.elapsed())).await;
+    // Expired: the key is free again, even for another body. Until the window has passed on
+    // the server's clock the other body is refused as a reuse (and makes nothing), so the
+    // expiry is awaited, not assumed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let c = loop {
+        let c = post(
+            &app,
+            &t.key,
+            &path,
+            Some("short"),
+            &json!({"lastName": "Other"}),
+        )
+        .await;
+        if c.status == StatusCode::OK {
+            break c;
+        }
+        assert_eq!(c.body["code"], "idempotency_key_reused", "{}", c.text);
+        assert!(Instant::now() < deadline, "the key never expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(c.headers.get("idempotent-replayed").is_none());
     assert_eq!(creates(&app, "bird", BIRD_CREATE).await, 2);
     app.stop().await;

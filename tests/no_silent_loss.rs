@@ -7,7 +7,7 @@
 use gateway_testkit::conformance::{normalised, same_instant, unique, Subject};
 use gateway_testkit::TestApp;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -338,27 +338,48 @@ fn every_value_is_stored_warned_about_or_refused() {
         .iter()
         .map(|p| p["provider"].as_str().unwrap().to_owned())
         .collect();
+    for expected in ["bird", "iclosed", "karia"] {
+        assert!(
+            providers.iter().any(|p| p == expected),
+            "/providers lacks {expected}: {providers:?}"
+        );
+    }
+    // `PROPTEST_CASES` raises the count (CI may give it more time); 40 by default.
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
     for provider in providers {
         let subject = rt.block_on(Subject::new(&app, &provider));
         let mut runner = TestRunner::new(Config {
-            cases: 40,
-            failure_persistence: None,
+            cases,
+            // A failing case's seed is kept next to this file and replayed first on every
+            // later run, as a regression case.
+            failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+                "proptest-regressions",
+            ))),
+            source_file: Some(file!()),
             ..Config::default()
         });
+        // Outcomes are counted per provider: one refusing everything cannot hide behind
+        // another that stores everything.
+        for counter in [&STORED, &WARNED, &REFUSED] {
+            counter.store(0, Ordering::Relaxed);
+        }
         let result = runner.run(&contact(), |input| rt.block_on(check(&subject, input)));
         if let Err(e) = result {
             panic!("{provider}: {e}");
         }
+        let (stored, warned, refused) = (
+            STORED.load(Ordering::Relaxed),
+            WARNED.load(Ordering::Relaxed),
+            REFUSED.load(Ordering::Relaxed),
+        );
+        eprintln!("{provider}: {stored} stored ({warned} with warnings), {refused} refused");
+        assert!(
+            stored > 0 && warned > 0 && refused > 0,
+            "{provider}: the generator must reach every outcome: {stored}/{warned}/{refused}"
+        );
     }
     rt.block_on(app.stop());
-    let (stored, warned, refused) = (
-        STORED.load(Ordering::Relaxed),
-        WARNED.load(Ordering::Relaxed),
-        REFUSED.load(Ordering::Relaxed),
-    );
-    eprintln!("outcomes: {stored} stored ({warned} with warnings), {refused} refused");
-    assert!(
-        stored > 0 && warned > 0 && refused > 0,
-        "the generator must reach every outcome: {stored}/{warned}/{refused}"
-    );
 }

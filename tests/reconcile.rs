@@ -287,7 +287,7 @@ async fn tombstone_providers_are_flagged_native_with_the_providers_time() {
     let providers = app
         .call(Method::GET, "/providers", Some(&catalogue.key), None)
         .await;
-    let mut tested = 0;
+    let mut tested = Vec::new();
     for p in providers.body["providers"].as_array().unwrap() {
         let name = p["provider"].as_str().unwrap();
         let decl = app
@@ -302,7 +302,7 @@ async fn tombstone_providers_are_flagged_native_with_the_providers_time() {
         if decl["deletion"] != "tombstone" || decl["operations"]["list"] != true {
             continue;
         }
-        tested += 1;
+        tested.push(name.to_owned());
         let t = app.tenant(&format!("native-{name}")).await;
         let cred = app.credential(&t, name).await;
         let seeded = seed(&app, name, 12).await;
@@ -329,18 +329,28 @@ async fn tombstone_providers_are_flagged_native_with_the_providers_time() {
         let contact = get_contact(&app, &t, &cred, id).await;
         assert_eq!(contact["remoteDeleted"], true, "{name}: {contact}");
         assert_eq!(contact["deletionDetectedBy"], "native", "{name}");
-        // The provider's own tombstone time, when the simulator shows it.
-        if let Some(deleted_at) = raw.body.get("deletedAt").and_then(Value::as_str) {
-            let want: chrono::DateTime<chrono::Utc> = deleted_at.parse().unwrap();
-            let got: chrono::DateTime<chrono::Utc> = contact["remoteDeletedAt"]
-                .as_str()
-                .unwrap()
-                .parse()
-                .unwrap();
-            assert_eq!(got.timestamp_millis(), want.timestamp_millis(), "{name}");
-        }
+        // The provider's own tombstone time: every tombstone simulator shows it.
+        let deleted_at = raw.body["deletedAt"].as_str().unwrap_or_else(|| {
+            panic!(
+                "{name}: no deletedAt on a soft-deleted contact: {}",
+                raw.text
+            )
+        });
+        let want: chrono::DateTime<chrono::Utc> = deleted_at.parse().unwrap();
+        let got: chrono::DateTime<chrono::Utc> = contact["remoteDeletedAt"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(got.timestamp_millis(), want.timestamp_millis(), "{name}");
     }
-    eprintln!("native detection tested on {tested} provider(s)");
+    // Both tombstone simulators were reached, so the loop cannot pass over nothing.
+    tested.sort();
+    assert_eq!(
+        tested,
+        ["iclosed", "karia"],
+        "native detection tested on {tested:?}"
+    );
     app.stop().await;
 }
 
@@ -769,4 +779,370 @@ async fn run_figures_grow_while_candidates_are_confirmed() {
     if let Some(db) = TestDb::postgres().await {
         live_figures_body(db).await;
     }
+}
+
+// --- The confirm step: a candidate is flagged only when a direct lookup answers 404 ----------
+
+/// The providers that can list and read one contact (every one whose candidates the confirm
+/// step looks up), from their declarations; the simulated ones must all be among them so the
+/// tests below cannot pass by looping over nothing.
+async fn listing_providers_with_get(app: &TestApp) -> Vec<String> {
+    let catalogue = app.tenant("catalogue").await;
+    let providers = app
+        .call(Method::GET, "/providers", Some(&catalogue.key), None)
+        .await;
+    assert_eq!(providers.status, StatusCode::OK, "{}", providers.text);
+    let mut out = Vec::new();
+    for p in providers.body["providers"].as_array().unwrap() {
+        let name = p["provider"].as_str().unwrap();
+        let decl = app
+            .call(
+                Method::GET,
+                &format!("/providers/{name}"),
+                Some(&catalogue.key),
+                None,
+            )
+            .await
+            .body;
+        if decl["operations"]["list"] == true && decl["operations"]["get"] == true {
+            out.push(name.to_owned());
+        }
+    }
+    for expected in ["bird", "iclosed", "karia"] {
+        assert!(
+            out.iter().any(|p| p == expected),
+            "{expected} should list and get: {out:?}"
+        );
+    }
+    out
+}
+
+async fn index_entry(
+    app: &TestApp,
+    t: &TestTenant,
+    cred: &str,
+    remote: &str,
+) -> gateway_store::IndexEntry {
+    app.store()
+        .index_get_by_remote(
+            &gateway_core::TenantId::parse(&t.id).unwrap(),
+            &gateway_core::CredentialId::parse(cred).unwrap(),
+            &gateway_core::RemoteId::from(remote),
+        )
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{remote} is not in the index"))
+}
+
+async fn faults(app: &TestApp, provider: &str, body: Value) {
+    let f = app.sim(Method::POST, provider, "/faults", Some(body)).await;
+    assert_eq!(f.status, StatusCode::OK, "{provider}: {}", f.text);
+}
+
+/// A contact a complete listing leaves out while a direct read still finds it is a live
+/// contact: it is not flagged, and the lookup re-indexes it (its `lastSeenAt` moves on). A
+/// contact really deleted in the same pass is flagged, so the lookups did run.
+async fn hidden_but_alive_body(app: TestApp) {
+    for name in listing_providers_with_get(&app).await {
+        let t = app.tenant(&format!("hidden-{name}")).await;
+        let cred = app.credential(&t, &name).await;
+        let seeded = seed(&app, &name, 12).await;
+        let first = reconcile(&app, &t, &cred).await;
+        assert_eq!(first["status"], "succeeded", "{name}: {first}");
+        let (hidden, deleted) = (&seeded[1], &seeded[2]);
+        let seen_before = index_entry(&app, &t, &cred, hidden).await.last_seen_at;
+        faults(&app, &name, json!({"hideFromListing": [hidden]})).await;
+        sim_delete(&app, &name, deleted).await;
+
+        let asked = chrono::Utc::now();
+        let run = reconcile(&app, &t, &cred).await;
+        assert_eq!(run["status"], "succeeded", "{name}: {run}");
+        assert_eq!(run["candidates"], 2, "{name}: {run}");
+        assert_eq!(run["flagged"], 1, "{name}: {run}");
+        assert_eq!(run["confirmErrors"], 0, "{name}: {run}");
+
+        let alive = index_entry(&app, &t, &cred, hidden).await;
+        assert!(!alive.remote_deleted, "{name}: {alive:?}");
+        assert_eq!(alive.deletion_detected_by, None, "{name}");
+        let last_seen = alive.last_seen_at.expect("seen by the lookup");
+        assert!(
+            last_seen.timestamp_millis() >= asked.timestamp_millis(),
+            "{name}: the confirming lookup did not re-index it (lastSeenAt {last_seen}, before {seen_before:?}, run asked at {asked})"
+        );
+        assert!(index_entry(&app, &t, &cred, deleted).await.remote_deleted);
+        let events = all_events(&app, &t, Some(&cred), 1000).await;
+        let flagged = of_type(&events, "contact.remote_deleted");
+        assert_eq!(flagged.len(), 1, "{name}: {flagged:?}");
+        assert_eq!(flagged[0]["remoteId"], deleted.as_str(), "{name}");
+        app.sim(Method::DELETE, &name, "/faults", None).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_contact_missing_from_a_complete_listing_but_found_by_a_lookup_is_not_flagged() {
+    on_both!(hidden_but_alive_body);
+}
+
+/// Runs the reconciliation until one succeeds: after a burst of provider errors the
+/// credential's circuit breaker may refuse calls for a while, which fails runs without a
+/// verdict; the state wanted is a complete pass.
+async fn reconcile_until_it_succeeds(app: &TestApp, t: &TestTenant, cred: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let run = reconcile(app, t, cred).await;
+        if run["status"] == "succeeded" {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "no run succeeded: {run}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A lookup that fails (here a 503 on every direct read) proves nothing: neither the live
+/// contact the listing hid nor the one really deleted is flagged, and the run fails saying
+/// why. Once reads work again the deletion is found and the hidden contact still stands.
+async fn failed_lookup_body(app: TestApp) {
+    for name in listing_providers_with_get(&app).await {
+        let t = app.tenant(&format!("lookup-fails-{name}")).await;
+        let cred = app.credential(&t, &name).await;
+        let seeded = seed(&app, &name, 12).await;
+        let first = reconcile(&app, &t, &cred).await;
+        assert_eq!(first["status"], "succeeded", "{name}: {first}");
+        let (hidden, deleted) = (&seeded[1], &seeded[2]);
+        faults(&app, &name, json!({"hideFromListing": [hidden]})).await;
+        sim_delete(&app, &name, deleted).await;
+        // Enough failures for every retry of both lookups; listings are untouched.
+        faults(
+            &app,
+            &name,
+            json!({"status": 503, "count": 1000, "operation": "get"}),
+        )
+        .await;
+
+        let run = reconcile(&app, &t, &cred).await;
+        assert_eq!(run["status"], "failed", "{name}: {run}");
+        assert_eq!(run["candidates"], 2, "{name}: {run}");
+        assert_eq!(run["flagged"], 0, "{name}: {run}");
+        assert_eq!(run["confirmErrors"], 2, "{name}: {run}");
+        let error = run["error"].as_str().unwrap();
+        assert!(error.contains("left unflagged"), "{name}: {error}");
+        for remote in [hidden, deleted] {
+            let entry = index_entry(&app, &t, &cred, remote).await;
+            assert!(!entry.remote_deleted, "{name}: {entry:?}");
+        }
+        let events = all_events(&app, &t, Some(&cred), 1000).await;
+        assert!(
+            of_type(&events, "contact.remote_deleted").is_empty(),
+            "{name}"
+        );
+
+        // Reads work again (the hidden contact stays hidden from listings).
+        app.sim(Method::DELETE, &name, "/faults", None).await;
+        faults(&app, &name, json!({"hideFromListing": [hidden]})).await;
+        let run = reconcile_until_it_succeeds(&app, &t, &cred).await;
+        assert_eq!(run["flagged"], 1, "{name}: {run}");
+        assert!(!index_entry(&app, &t, &cred, hidden).await.remote_deleted);
+        assert!(index_entry(&app, &t, &cred, deleted).await.remote_deleted);
+        app.sim(Method::DELETE, &name, "/faults", None).await;
+    }
+    app.stop().await;
+}
+
+/// An app whose circuit breakers reopen fast: the failing lookups open them, and the test
+/// waits for a complete pass afterwards.
+async fn app_quick_breakers(db: TestDb) -> TestApp {
+    TestApp::spawn_with(db, |s| {
+        s.reconcile.enabled = false;
+        s.reconcile.tick = Duration::from_millis(50);
+        s.reconcile.heartbeat = Duration::from_millis(500);
+        s.reconcile.lease_ttl = Duration::from_secs(5);
+        s.reconcile.max_pages_per_second = 0.0;
+        for r in [
+            &mut s.resilience.bird,
+            &mut s.resilience.karia,
+            &mut s.resilience.iclosed,
+        ] {
+            r.open_duration = Some(Duration::from_millis(200));
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_failed_lookup_flags_nothing_and_fails_the_run() {
+    failed_lookup_body(app_quick_breakers(TestDb::sqlite()).await).await;
+    if let Some(db) = TestDb::postgres().await {
+        failed_lookup_body(app_quick_breakers(db).await).await;
+    }
+}
+
+// --- A provider 404 on a write, with no read through the gateway first ------------------------
+
+/// The providers whose declaration offers `op`; the simulated ones that must be among them
+/// are named so the tests cannot pass by looping over nothing.
+async fn providers_with(app: &TestApp, op: &str, expected: &[&str]) -> Vec<String> {
+    let catalogue = app.tenant(&format!("catalogue-{op}")).await;
+    let providers = app
+        .call(Method::GET, "/providers", Some(&catalogue.key), None)
+        .await;
+    assert_eq!(providers.status, StatusCode::OK, "{}", providers.text);
+    let mut out = Vec::new();
+    for p in providers.body["providers"].as_array().unwrap() {
+        let name = p["provider"].as_str().unwrap();
+        let decl = app
+            .call(
+                Method::GET,
+                &format!("/providers/{name}"),
+                Some(&catalogue.key),
+                None,
+            )
+            .await
+            .body;
+        if decl["operations"][op] == true {
+            out.push(name.to_owned());
+        }
+    }
+    for e in expected {
+        assert!(out.iter().any(|p| p == e), "{e} should {op}: {out:?}");
+    }
+    out
+}
+
+/// PATCH and PUT of a contact deleted behind the gateway's back: the provider's 404 (confirmed
+/// by the gateway's own read) answers `remote_deleted` and flags the contact `on_use` at once,
+/// with one event; nothing read the contact through the gateway before the write.
+async fn update_404_body(app: TestApp) {
+    for name in providers_with(&app, "update", &["bird", "iclosed", "karia"]).await {
+        for method in [Method::PATCH, Method::PUT] {
+            let t = app.tenant(&format!("write404-{name}-{method}")).await;
+            let cred = app.credential(&t, &name).await;
+            let c = create_contact(&app, &t, &cred).await;
+            let (id, remote) = (c["id"].as_str().unwrap(), c["remoteId"].as_str().unwrap());
+            sim_delete(&app, &name, remote).await;
+            let before = index_entry(&app, &t, &cred, remote).await;
+            assert!(!before.remote_deleted, "{name} {method}: {before:?}");
+
+            let w = app
+                .call(
+                    method.clone(),
+                    &format!("/crm/contacts/{id}?credentialId={cred}"),
+                    Some(&t.key),
+                    Some(json!({"firstName": "After"})),
+                )
+                .await;
+            assert_eq!(
+                w.status,
+                StatusCode::NOT_FOUND,
+                "{name} {method}: {}",
+                w.text
+            );
+            assert_eq!(
+                w.body["code"], "remote_deleted",
+                "{name} {method}: {}",
+                w.text
+            );
+            let after = index_entry(&app, &t, &cred, remote).await;
+            assert!(after.remote_deleted, "{name} {method}: {after:?}");
+            assert_eq!(
+                after.deletion_detected_by,
+                Some(gateway_store::DetectedBy::OnUse),
+                "{name} {method}"
+            );
+            let events = all_events(&app, &t, Some(&cred), 1000).await;
+            let flagged = of_type(&events, "contact.remote_deleted");
+            assert_eq!(flagged.len(), 1, "{name} {method}: {flagged:?}");
+            assert_eq!(flagged[0]["contactId"], id, "{name} {method}");
+            assert_eq!(
+                flagged[0]["data"]["detectedBy"], "on_use",
+                "{name} {method}"
+            );
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_provider_404_on_patch_or_put_flags_the_contact_at_once() {
+    on_both!(update_404_body);
+}
+
+/// DELETE of a contact already deleted behind the gateway's back: the provider's 404
+/// (confirmed by a read) is the state the caller asked for, so the answer is 204, the
+/// contact leaves the index at once and `contact.deleted` is published.
+async fn delete_404_body(app: TestApp) {
+    for name in providers_with(&app, "delete", &["bird", "karia"]).await {
+        let t = app.tenant(&format!("delete404-{name}")).await;
+        let cred = app.credential(&t, &name).await;
+        let c = create_contact(&app, &t, &cred).await;
+        let (id, remote) = (c["id"].as_str().unwrap(), c["remoteId"].as_str().unwrap());
+        sim_delete(&app, &name, remote).await;
+
+        let d = app
+            .call(
+                Method::DELETE,
+                &format!("/crm/contacts/{id}?credentialId={cred}"),
+                Some(&t.key),
+                None,
+            )
+            .await;
+        assert_eq!(d.status, StatusCode::NO_CONTENT, "{name}: {}", d.text);
+        let left = app
+            .store()
+            .index_get_by_remote(
+                &gateway_core::TenantId::parse(&t.id).unwrap(),
+                &gateway_core::CredentialId::parse(&cred).unwrap(),
+                &gateway_core::RemoteId::from(remote),
+            )
+            .await
+            .unwrap();
+        assert!(left.is_none(), "{name}: still indexed: {left:?}");
+        let events = all_events(&app, &t, Some(&cred), 1000).await;
+        let deleted = of_type(&events, "contact.deleted");
+        assert_eq!(deleted.len(), 1, "{name}: {events:?}");
+        assert_eq!(deleted[0]["contactId"], id, "{name}");
+        let got = app
+            .call(
+                Method::GET,
+                &format!("/crm/contacts/{id}?credentialId={cred}"),
+                Some(&t.key),
+                None,
+            )
+            .await;
+        assert_eq!(got.status, StatusCode::NOT_FOUND, "{name}: {}", got.text);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_provider_404_on_delete_answers_204_and_drops_the_contact_at_once() {
+    on_both!(delete_404_body);
+}
+
+// --- The brake's boundaries ---------------------------------------------------------------------
+
+/// The brake holds a run only when *more* than `brake_min` (10) candidates and *more* than
+/// `brake_fraction` (20%) of the known contacts vanished: exactly at either limit the run
+/// flags at once.
+#[tokio::test]
+async fn the_brake_holds_only_beyond_both_limits() {
+    let app = app_on(TestDb::sqlite()).await;
+    // (known contacts, vanished): exactly brake_min of 40 (25%), then exactly 20% of 55 (11).
+    for (known, vanished) in [(40, 10), (55, 11)] {
+        let t = app.tenant(&format!("brake-edge-{known}")).await;
+        let cred = app.credential(&t, "bird").await;
+        // Each tenant's credential sees the whole simulator: start from an empty one.
+        let r = app.sim(Method::POST, "bird", "/reset", None).await;
+        assert!(r.status.is_success(), "{}", r.text);
+        let seeded = seed(&app, "bird", known).await;
+        assert_eq!(reconcile(&app, &t, &cred).await["status"], "succeeded");
+        for remote in &seeded[..vanished] {
+            sim_delete(&app, "bird", remote).await;
+        }
+        let run = reconcile(&app, &t, &cred).await;
+        assert_eq!(run["status"], "succeeded", "{known}/{vanished}: {run}");
+        assert_eq!(run["candidates"], vanished as u64, "{run}");
+        assert_eq!(run["flagged"], vanished as u64, "{run}");
+    }
+    app.stop().await;
 }

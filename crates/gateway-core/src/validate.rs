@@ -640,3 +640,518 @@ fn format_message(format: Format) -> String {
         Format::CountryAlpha2 => "must be an ISO 3166-1 country: an alpha-2 or alpha-3 code or an English country name".into(),
     }
 }
+
+/// Table-driven checks of `prepare_write` against a small declaration built here, with every
+/// expected value written out literally: what is kept (normalised), what is warned about and
+/// what is refused, each at its pointer. Nothing is computed with the code under test.
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::declare::{DeletionSignal, Operations};
+    use crate::ids::ProviderKind;
+
+    fn decl() -> ProviderDeclaration {
+        ProviderDeclaration {
+            provider: ProviderKind::Bird,
+            name: "Testprov".into(),
+            docs_url: "https://example.invalid/docs".into(),
+            default_base_url: "https://example.invalid".into(),
+            operations: Operations {
+                create: true,
+                get: true,
+                list: true,
+                update: true,
+                delete: true,
+            },
+            deletion: DeletionSignal::HardDelete,
+            max_page_size: 100,
+            fields: vec![
+                FieldSpec::string("/firstName").max_len(5).not_clearable(),
+                FieldSpec::string("/lastName")
+                    .required()
+                    .length(Some(2), Some(10)),
+                FieldSpec::not_stored("/account", ValueKind::String),
+                FieldSpec::array("/emailAddresses").max_items(2),
+                FieldSpec::string("/emailAddresses/*/emailAddress").format(Format::Email),
+                FieldSpec::string("/emailAddresses/*/emailAddressType").one_of(&["work", "home"]),
+                FieldSpec::array("/phoneNumbers").items(None, Some(1)),
+                FieldSpec::string("/phoneNumbers/*/phoneNumber")
+                    .normalize(Normalize::PhoneFormatting)
+                    .format(Format::E164),
+                FieldSpec::array("/addresses"),
+                FieldSpec::string("/addresses/*/country")
+                    .normalize(Normalize::CountryAlpha2)
+                    .format(Format::CountryAlpha2),
+                FieldSpec::string("/addresses/*/city").utf16().max_len(3),
+                FieldSpec::string("/remoteFields/code").pattern("^[A-Z]{3}$"),
+                FieldSpec::read_only("/remoteFields/locked", ValueKind::String),
+                FieldSpec::of("/remoteFields/*", ValueKind::Scalar).key_pattern("^[a-z]+$"),
+            ],
+        }
+    }
+
+    /// What one case expects: the kept input and warnings, or the errors; as
+    /// `(pointer, code)` pairs.
+    enum Want {
+        Ok(Value, &'static [(&'static str, &'static str)]),
+        Err(&'static [(&'static str, &'static str)]),
+    }
+
+    /// `(pointer, code)` of each warning or error.
+    type Found = Vec<(String, String)>;
+
+    fn run(mode: WriteMode, strict: bool, body: Value) -> Result<(Value, Found), Found> {
+        let input: ContactInput = serde_json::from_value(body).expect("a valid body");
+        match prepare_write(&decl(), mode, &input, strict) {
+            Ok(p) => Ok((
+                serde_json::to_value(&p.input).expect("serialises"),
+                p.warnings
+                    .into_iter()
+                    .map(|w| (w.pointer, w.code))
+                    .collect(),
+            )),
+            Err(f) => Err(f.errors.into_iter().map(|e| (e.pointer, e.code)).collect()),
+        }
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn prepare_write_table() {
+        use WriteMode::{Create, Update};
+        let cases: Vec<(&str, WriteMode, bool, Value, Want)> = vec![
+            (
+                "minimal create",
+                Create,
+                false,
+                json!({"lastName": "Doe"}),
+                Want::Ok(json!({"lastName": "Doe"}), &[]),
+            ),
+            (
+                "lastName missing on create",
+                Create,
+                false,
+                json!({"firstName": "Al"}),
+                Want::Err(&[("/lastName", "required")]),
+            ),
+            (
+                "lastName blank on create",
+                Create,
+                false,
+                json!({"lastName": "  "}),
+                Want::Err(&[("/lastName", "required")]),
+            ),
+            (
+                "too short",
+                Create,
+                false,
+                json!({"lastName": "D"}),
+                Want::Err(&[("/lastName", "too_short")]),
+            ),
+            (
+                "too long, never truncated",
+                Create,
+                false,
+                json!({"lastName": "Doe", "firstName": "Alexander"}),
+                Want::Err(&[("/firstName", "too_long")]),
+            ),
+            (
+                "five characters, not bytes",
+                Create,
+                false,
+                json!({"lastName": "Doe", "firstName": "Zoë É"}),
+                Want::Ok(json!({"lastName": "Doe", "firstName": "Zoë É"}), &[]),
+            ),
+            (
+                "utf-16 length: an emoji counts 2",
+                Create,
+                false,
+                json!({"lastName": "Doe", "addresses": [{"city": "a😀"}]}),
+                Want::Ok(
+                    json!({"lastName": "Doe", "addresses": [{"city": "a😀"}]}),
+                    &[],
+                ),
+            ),
+            (
+                "utf-16 length over",
+                Create,
+                false,
+                json!({"lastName": "Doe", "addresses": [{"city": "ab😀"}]}),
+                Want::Err(&[("/addresses/0/city", "too_long")]),
+            ),
+            (
+                "not stored is a warning",
+                Create,
+                false,
+                json!({"lastName": "Doe", "account": "Acme"}),
+                Want::Ok(json!({"lastName": "Doe"}), &[("/account", "not_supported")]),
+            ),
+            (
+                "not stored is an error when strict",
+                Create,
+                true,
+                json!({"lastName": "Doe", "account": "Acme"}),
+                Want::Err(&[("/account", "not_supported")]),
+            ),
+            (
+                "undeclared item key is a warning at its pointer",
+                Create,
+                false,
+                json!({"lastName": "Doe", "addresses": [{"street1": "1 Main St"}]}),
+                Want::Ok(
+                    json!({"lastName": "Doe", "addresses": [{}]}),
+                    &[("/addresses/0/street1", "not_supported")],
+                ),
+            ),
+            (
+                "phone formatting removed",
+                Create,
+                false,
+                json!({"lastName": "Doe", "phoneNumbers": [{"phoneNumber": "+61 (400) 111-222"}]}),
+                Want::Ok(
+                    json!({"lastName": "Doe", "phoneNumbers": [{"phoneNumber": "+61400111222"}]}),
+                    &[],
+                ),
+            ),
+            (
+                "phone dots, tabs and no-break spaces removed",
+                Create,
+                false,
+                json!({"lastName": "Doe", "phoneNumbers": [{"phoneNumber": "+1.415\t555\u{a0}0100"}]}),
+                Want::Ok(
+                    json!({"lastName": "Doe", "phoneNumbers": [{"phoneNumber": "+14155550100"}]}),
+                    &[],
+                ),
+            ),
+            (
+                "phone without country code refused",
+                Create,
+                false,
+                json!({"lastName": "Doe", "phoneNumbers": [{"phoneNumber": "0400 111 222"}]}),
+                Want::Err(&[("/phoneNumbers/0/phoneNumber", "format")]),
+            ),
+            (
+                "phone with letters refused",
+                Create,
+                false,
+                json!({"lastName": "Doe", "phoneNumbers": [{"phoneNumber": "+61 400 CALL ME"}]}),
+                Want::Err(&[("/phoneNumbers/0/phoneNumber", "format")]),
+            ),
+            (
+                "extra items the provider refuses",
+                Create,
+                false,
+                json!({"lastName": "Doe", "phoneNumbers": [{"phoneNumber": "+61400111222"}, {"phoneNumber": "+61400111333"}]}),
+                Want::Err(&[("/phoneNumbers/1", "too_many_items")]),
+            ),
+            (
+                "extra items the provider does not keep",
+                Create,
+                false,
+                json!({"lastName": "Doe", "emailAddresses": [
+                    {"emailAddress": "a@example.com"}, {"emailAddress": "b@example.com"}, {"emailAddress": "c@example.com"}]}),
+                Want::Ok(
+                    json!({"lastName": "Doe", "emailAddresses": [
+                    {"emailAddress": "a@example.com"}, {"emailAddress": "b@example.com"}]}),
+                    &[("/emailAddresses/2", "not_supported")],
+                ),
+            ),
+            (
+                "the same email in another case is one value",
+                Create,
+                false,
+                json!({"lastName": "Doe", "emailAddresses": [{"emailAddress": "A@Example.com"}, {"emailAddress": "a@example.COM"}]}),
+                Want::Ok(
+                    json!({"lastName": "Doe", "emailAddresses": [{"emailAddress": "A@Example.com"}]}),
+                    &[("/emailAddresses/1", "duplicate")],
+                ),
+            ),
+            (
+                "duplicates refused when strict",
+                Create,
+                true,
+                json!({"lastName": "Doe", "emailAddresses": [{"emailAddress": "a@example.com"}, {"emailAddress": "a@example.com"}]}),
+                Want::Err(&[("/emailAddresses/1", "duplicate")]),
+            ),
+            (
+                "the same phone formatted differently is one value",
+                Create,
+                false,
+                json!({"lastName": "Doe", "emailAddresses": [], "phoneNumbers": [{"phoneNumber": "+61 400 111 222"}]}),
+                Want::Ok(
+                    json!({"lastName": "Doe", "emailAddresses": [], "phoneNumbers": [{"phoneNumber": "+61400111222"}]}),
+                    &[],
+                ),
+            ),
+            (
+                "email without a dotted domain",
+                Create,
+                false,
+                json!({"lastName": "Doe", "emailAddresses": [{"emailAddress": "a@b"}]}),
+                Want::Err(&[("/emailAddresses/0/emailAddress", "format")]),
+            ),
+            (
+                "email with a space",
+                Create,
+                false,
+                json!({"lastName": "Doe", "emailAddresses": [{"emailAddress": "a b@example.com"}]}),
+                Want::Err(&[("/emailAddresses/0/emailAddress", "format")]),
+            ),
+            (
+                "enum",
+                Create,
+                false,
+                json!({"lastName": "Doe", "emailAddresses": [{"emailAddress": "a@example.com", "emailAddressType": "other"}]}),
+                Want::Err(&[("/emailAddresses/0/emailAddressType", "enum")]),
+            ),
+            (
+                "country name to alpha-2",
+                Create,
+                false,
+                json!({"lastName": "Doe", "addresses": [{"country": "Australia"}]}),
+                Want::Ok(
+                    json!({"lastName": "Doe", "addresses": [{"country": "AU"}]}),
+                    &[],
+                ),
+            ),
+            (
+                "alpha-3 to alpha-2",
+                Create,
+                false,
+                json!({"lastName": "Doe", "addresses": [{"country": "NZL"}]}),
+                Want::Ok(
+                    json!({"lastName": "Doe", "addresses": [{"country": "NZ"}]}),
+                    &[],
+                ),
+            ),
+            (
+                "alpha-2 kept",
+                Create,
+                false,
+                json!({"lastName": "Doe", "addresses": [{"country": "DE"}]}),
+                Want::Ok(
+                    json!({"lastName": "Doe", "addresses": [{"country": "DE"}]}),
+                    &[],
+                ),
+            ),
+            (
+                "unknown country refused, not guessed",
+                Create,
+                false,
+                json!({"lastName": "Doe", "addresses": [{"country": "Narnia"}]}),
+                Want::Err(&[("/addresses/0/country", "format")]),
+            ),
+            (
+                "declared remote field pattern",
+                Create,
+                false,
+                json!({"lastName": "Doe", "remoteFields": {"code": "abc"}}),
+                Want::Err(&[("/remoteFields/code", "pattern")]),
+            ),
+            (
+                "declared remote field kept",
+                Create,
+                false,
+                json!({"lastName": "Doe", "remoteFields": {"code": "ABC", "tier": 3, "vip": true, "tags": ["a", 1]}}),
+                Want::Ok(
+                    json!({"lastName": "Doe", "remoteFields": {"code": "ABC", "tier": 3, "vip": true, "tags": ["a", 1]}}),
+                    &[],
+                ),
+            ),
+            (
+                "remote field key pattern, escaped pointer",
+                Create,
+                false,
+                json!({"lastName": "Doe", "remoteFields": {"Bad/Key": 1}}),
+                Want::Err(&[("/remoteFields/Bad~1Key", "invalid_key")]),
+            ),
+            (
+                "read-only remote field",
+                Create,
+                false,
+                json!({"lastName": "Doe", "remoteFields": {"locked": "x"}}),
+                Want::Ok(
+                    json!({"lastName": "Doe", "remoteFields": {}}),
+                    &[("/remoteFields/locked", "read_only")],
+                ),
+            ),
+            (
+                "objects are no scalar",
+                Create,
+                false,
+                json!({"lastName": "Doe", "remoteFields": {"nested": {"a": 1}}}),
+                Want::Err(&[("/remoteFields/nested", "invalid_type")]),
+            ),
+            (
+                "empty arrays are no scalar",
+                Create,
+                false,
+                json!({"lastName": "Doe", "remoteFields": {"nested": []}}),
+                Want::Err(&[("/remoteFields/nested", "invalid")]),
+            ),
+            (
+                "nested arrays are no scalar",
+                Create,
+                false,
+                json!({"lastName": "Doe", "remoteFields": {"nested": [[1]]}}),
+                Want::Err(&[("/remoteFields/nested", "invalid_type")]),
+            ),
+            (
+                "every error, not the first",
+                Create,
+                false,
+                json!({"firstName": "Alexander", "addresses": [{"country": "Narnia"}]}),
+                Want::Err(&[
+                    ("/firstName", "too_long"),
+                    ("/lastName", "required"),
+                    ("/addresses/0/country", "format"),
+                ]),
+            ),
+            (
+                "update needs no lastName",
+                Update,
+                false,
+                json!({"firstName": "Al"}),
+                Want::Ok(json!({"firstName": "Al"}), &[]),
+            ),
+            (
+                "lastName cannot be cleared",
+                Update,
+                false,
+                json!({"lastName": null}),
+                Want::Err(&[("/lastName", "required")]),
+            ),
+            (
+                "a value with no way to clear it",
+                Update,
+                false,
+                json!({"firstName": null}),
+                Want::Ok(json!({}), &[("/firstName", "not_supported")]),
+            ),
+            (
+                "… refused when strict",
+                Update,
+                true,
+                json!({"firstName": null}),
+                Want::Err(&[("/firstName", "not_supported")]),
+            ),
+            (
+                "clearing a value never stored is no change",
+                Update,
+                false,
+                json!({"account": null}),
+                Want::Ok(json!({}), &[]),
+            ),
+            (
+                "remote field cleared",
+                Update,
+                false,
+                json!({"remoteFields": {"tier": null}}),
+                Want::Ok(json!({"remoteFields": {"tier": null}}), &[]),
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (name, mode, strict, body, want) in cases {
+            let got = run(mode, strict, body);
+            let ok = match (&want, &got) {
+                (Want::Ok(input, warnings), Ok((i, w))) => i == input && *w == pairs(warnings),
+                (Want::Err(errors), Err(e)) => *e == pairs(errors),
+                _ => false,
+            };
+            if !ok {
+                failures.push(format!("{name}: got {got:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn the_common_models_own_bounds_come_first() {
+        let emails: Vec<Value> = (0..=MAX_ITEMS)
+            .map(|i| json!({"emailAddress": format!("p{i}@example.com")}))
+            .collect();
+        let fields: Map<String, Value> = (0..=MAX_REMOTE_FIELDS)
+            .map(|i| (format!("k{i}"), json!(1)))
+            .collect();
+        let got = run(
+            WriteMode::Create,
+            false,
+            json!({"emailAddresses": emails, "remoteFields": fields}),
+        );
+        assert_eq!(
+            got,
+            Err(pairs(&[
+                ("/emailAddresses", "too_many_items"),
+                ("/remoteFields", "too_many_items")
+            ]))
+        );
+        assert_eq!((MAX_ITEMS, MAX_REMOTE_FIELDS), (100, 200));
+    }
+
+    #[test]
+    fn normalize_phone_table() {
+        for (raw, want) in [
+            ("+61 400 111 222", "+61400111222"),
+            ("(02) 9876-5432", "0298765432"),
+            ("+1.415.555.0100", "+14155550100"),
+            ("\t+44\u{a0}20 7946 0958", "+442079460958"),
+            ("+49/30/1234", "+49/30/1234"),
+            ("", ""),
+        ] {
+            assert_eq!(normalize_phone(raw), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn formats_table() {
+        for (format, value, ok) in [
+            (Format::Email, "a@example.com", true),
+            (Format::Email, "a@b", false),
+            (Format::Email, "@example.com", false),
+            (Format::Email, "a@.example.com", false),
+            (Format::Email, "a@example.com.", false),
+            (Format::Email, "a@@example.com", false),
+            (Format::EmailIclosed, "first.last@example.co", true),
+            (Format::EmailIclosed, ".first@example.com", false),
+            (Format::EmailIclosed, "first..last@example.com", false),
+            (Format::EmailIclosed, "first.@example.com", false),
+            (Format::EmailIclosed, "a@example.c0m", false),
+            (Format::E164, "+61400111222", true),
+            (Format::E164, "+0400111222", false),
+            (Format::E164, "+1", false),
+            (Format::E164, "+1234567890123456", false),
+            (Format::E164, "61400111222", false),
+            (Format::Uri, "https://example.com/x", true),
+            (Format::Uri, "https://", false),
+            (Format::Uri, "mailto:a@example.com", true),
+            (Format::Uri, "example.com", false),
+            (Format::UtcDateTime, "2024-01-15T10:00:00Z", true),
+            (Format::UtcDateTime, "2024-02-29T10:00Z", true),
+            (Format::UtcDateTime, "2023-02-29T10:00:00Z", false),
+            (Format::UtcDateTime, "2024-01-15T10:00:00+01:00", false),
+            (Format::Uuid, "2d7d5b6e-0000-4000-8000-000000000001", true),
+            (Format::Uuid, "2d7d5b6e", false),
+            (Format::CountryAlpha2, "AU", true),
+            (Format::CountryAlpha2, "au", false),
+            (Format::CountryAlpha2, "XX", false),
+        ] {
+            assert_eq!(format_ok(format, value), ok, "{format:?} {value:?}");
+        }
+    }
+
+    #[test]
+    fn patterns_fail_closed_and_pointers_escape() {
+        assert!(matches("^[a-z]+$", "abc"));
+        assert!(!matches("^[a-z]+$", "abC"));
+        // A pattern that does not compile matches nothing rather than everything.
+        assert!(!matches("([", "anything"));
+        assert_eq!(pointer_segment("a/b~c"), "a~1b~0c");
+        assert_eq!(pointer_segment("plain"), "plain");
+    }
+}

@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::faults::FaultRequest;
+use crate::faults::{FaultRequest, Operation};
 use crate::state::{lock, SimCore};
 
 /// Largest `count` one seed call accepts; the benchmark needs 1M, this leaves headroom while
@@ -31,6 +31,10 @@ pub(crate) trait Simulator: Send + Sync + 'static {
 
     /// The provider's documented error response for `status` (used by faults).
     fn error_response(&self, status: StatusCode, message: &str) -> Response;
+
+    /// The kind of provider call `method template` is (template without the prefix), for
+    /// faults restricted by `operation`; `None` for calls that are no contact operation.
+    fn operation(&self, method: &Method, template: &str) -> Option<Operation>;
 
     /// Requests per second per route and key when rate limiting is on without a figure.
     fn default_rate_limit(&self, method: &Method) -> u32;

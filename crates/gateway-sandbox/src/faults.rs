@@ -1,10 +1,11 @@
 //! The fault plan shared by every simulator (`POST {base}/_sim/faults`): fail the next N calls
 //! with a status, add latency, fail at random, answer an unparseable 200, rate-limit per route
-//! and key; plus the middleware that counts provider calls and applies the plan before the
+//! and key; hide contacts from listings while direct reads still find them; restrict any rule
+//! to one kind of call (`operation`); plus the middleware that counts provider calls and applies the plan before the
 //! provider's own handler runs.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +47,36 @@ pub(crate) struct FaultRequest {
     /// Run the provider's own handler first (a write lands), then delay or fail the answer:
     /// a write whose answer is lost on the way back.
     applied: Option<bool>,
+    /// Remote ids that listings omit while direct reads still answer them: a provider whose
+    /// search index lags or is partial. Kept until the faults are cleared.
+    hide_from_listing: Option<Vec<String>>,
+    /// Restrict the rules to one kind of provider call.
+    operation: Option<Operation>,
+}
+
+/// The kind of a provider call, as `"operation"` names it. Each simulator classifies its own
+/// routes ([`crate::control::Simulator::operation`]); a call it does not classify (Karia's
+/// organisation routes, say) never matches a rule restricted to an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Operation {
+    Get,
+    List,
+    Create,
+    Update,
+    Delete,
+}
+
+impl Operation {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::List => "list",
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,11 +156,13 @@ struct FaultRule {
     remaining: Option<u64>,
     routes: Option<Vec<RoutePattern>>,
     applied: bool,
+    operation: Option<Operation>,
 }
 
 impl FaultRule {
-    fn applies(&self, method: &Method, template: &[String]) -> bool {
+    fn applies(&self, method: &Method, template: &[String], op: Option<Operation>) -> bool {
         self.remaining != Some(0)
+            && self.operation.map_or(true, |want| op == Some(want))
             && self
                 .routes
                 .as_ref()
@@ -155,6 +188,9 @@ impl FaultRule {
             }
             if self.applied {
                 obj.insert("applied".into(), json!(true));
+            }
+            if let Some(op) = self.operation {
+                obj.insert("operation".into(), json!(op.as_str()));
             }
             if let Some(rs) = &self.routes {
                 obj.insert(
@@ -193,11 +229,14 @@ pub(crate) struct FaultPlan {
     windows: HashMap<(String, u64), (i64, u32)>,
     rng: StdRng,
     seed: Option<u64>,
+    /// Remote ids listings omit (`hideFromListing`).
+    hidden: BTreeSet<String>,
 }
 
 impl FaultPlan {
     pub(crate) fn new(seed: Option<u64>) -> Self {
         Self {
+            hidden: BTreeSet::new(),
             rules: Vec::new(),
             rate_limit: None,
             windows: HashMap::new(),
@@ -259,10 +298,21 @@ impl FaultPlan {
             Some(r) => Some(r.per_second),
             None => None,
         };
-        if kinds.is_empty() && rate_limit.is_none() {
+        if req
+            .hide_from_listing
+            .as_ref()
+            .is_some_and(|ids| ids.is_empty() || ids.iter().any(|id| id.trim().is_empty()))
+        {
+            return Err("hideFromListing must be a non-empty list of remote ids".into());
+        }
+        if kinds.is_empty() && rate_limit.is_none() && req.hide_from_listing.is_none() {
             return Err(
-                "no fault given: use status, latencyMs, probability, malformed or rateLimit".into(),
+                "no fault given: use status, latencyMs, probability, malformed, rateLimit or hideFromListing"
+                    .into(),
             );
+        }
+        if let Some(ids) = req.hide_from_listing {
+            self.hidden.extend(ids);
         }
         if let Some(seed) = req.seed {
             self.rng = StdRng::seed_from_u64(seed);
@@ -276,16 +326,23 @@ impl FaultPlan {
             remaining: req.count,
             routes: routes.clone(),
             applied: req.applied == Some(true),
+            operation: req.operation,
         }));
         Ok(())
     }
 
+    /// The remote ids listings must omit; empty when none are hidden.
+    pub(crate) fn hidden(&self) -> &BTreeSet<String> {
+        &self.hidden
+    }
+
     /// Decides one provider call to `method template` (the route template without the
-    /// provider prefix), consuming rule counts as rules fire.
+    /// provider prefix) of kind `op`, consuming rule counts as rules fire.
     pub(crate) fn decide(
         &mut self,
         method: &Method,
         template: &str,
+        op: Option<Operation>,
         key_hash: u64,
         now_ms: i64,
         default_limit: u32,
@@ -295,7 +352,7 @@ impl FaultPlan {
         let mut outcome = Outcome::Pass;
         let mut applied = false;
         for rule in self.rules.iter_mut() {
-            if !rule.applies(method, &segments) {
+            if !rule.applies(method, &segments, op) {
                 continue;
             }
             let fired = match rule.kind {
@@ -362,6 +419,7 @@ impl FaultPlan {
         json!({
             "rules": self.rules.iter().map(FaultRule::to_json).collect::<Vec<_>>(),
             "rateLimit": rate_limit,
+            "hideFromListing": self.hidden,
         })
     }
 }
@@ -417,9 +475,11 @@ pub(crate) async fn provider_calls<S: Simulator>(
         .hash(&mut h);
     let key_hash = h.finish();
 
+    let op = sim.operation(&method, &template);
     let decision = lock(&core.faults).decide(
         &method,
         &template,
+        op,
         key_hash,
         core.clock.raw_ms(),
         sim.default_rate_limit(&method),
@@ -461,7 +521,7 @@ mod tests {
     }
 
     fn decide(plan: &mut FaultPlan, method: Method, template: &str) -> Outcome {
-        plan.decide(&method, template, 1, 0, 50).outcome
+        plan.decide(&method, template, None, 1, 0, 50).outcome
     }
 
     #[test]
@@ -509,11 +569,21 @@ mod tests {
             json!({"rateLimit": {"perSecond": 0}}),
             json!({"status": 500, "routes": ["nope"]}),
             json!({"status": 500, "routes": []}),
+            json!({"hideFromListing": []}),
+            json!({"hideFromListing": [" "]}),
+            json!({"operation": "get"}),
         ] {
             assert!(plan.add(req(bad.clone()), "/bird").is_err(), "{bad}");
         }
         assert!(serde_json::from_value::<FaultRequest>(json!({"stauts": 500})).is_err());
-        assert_eq!(plan.to_json(), json!({"rules": [], "rateLimit": null}));
+        assert!(serde_json::from_value::<FaultRequest>(
+            json!({"status": 500, "operation": "read"})
+        )
+        .is_err());
+        assert_eq!(
+            plan.to_json(),
+            json!({"rules": [], "rateLimit": null, "hideFromListing": []})
+        );
     }
 
     #[test]
@@ -523,10 +593,13 @@ mod tests {
             .expect("add");
         plan.add(req(json!({"latencyMs": 7})), "/bird")
             .expect("add");
-        let d = plan.decide(&Method::GET, LIST, 1, 0, 50);
+        let d = plan.decide(&Method::GET, LIST, None, 1, 0, 50);
         assert_eq!(d.latency_ms, 12);
         assert_eq!(d.outcome, Outcome::Pass);
-        assert_eq!(plan.decide(&Method::GET, LIST, 1, 0, 50).latency_ms, 7);
+        assert_eq!(
+            plan.decide(&Method::GET, LIST, None, 1, 0, 50).latency_ms,
+            7
+        );
     }
 
     #[test]
@@ -535,7 +608,7 @@ mod tests {
         plan.add(req(json!({"rateLimit": {"perSecond": 2}})), "/bird")
             .expect("add");
         let d = |plan: &mut FaultPlan, key: u64, now: i64, t: &str| {
-            plan.decide(&Method::GET, t, key, now, 50).outcome
+            plan.decide(&Method::GET, t, None, key, now, 50).outcome
         };
         assert_eq!(d(&mut plan, 1, 1_000, LIST), Outcome::Pass);
         assert_eq!(d(&mut plan, 1, 1_500, LIST), Outcome::Pass);
@@ -552,12 +625,12 @@ mod tests {
             .expect("add");
         for _ in 0..3 {
             assert_eq!(
-                plan.decide(&Method::GET, LIST, 1, 0, 3).outcome,
+                plan.decide(&Method::GET, LIST, None, 1, 0, 3).outcome,
                 Outcome::Pass
             );
         }
         assert_eq!(
-            plan.decide(&Method::GET, LIST, 1, 0, 3).outcome,
+            plan.decide(&Method::GET, LIST, None, 1, 0, 3).outcome,
             Outcome::RateLimited
         );
     }
@@ -579,5 +652,52 @@ mod tests {
         assert_eq!(a, run());
         let fails = a.iter().filter(|f| **f).count();
         assert!((20..=100).contains(&fails), "{fails}");
+    }
+
+    #[test]
+    fn operation_restricts_a_rule_to_one_kind_of_call() {
+        let mut plan = FaultPlan::new(Some(1));
+        plan.add(
+            req(json!({"status": 503, "count": 2, "operation": "get"})),
+            "/bird",
+        )
+        .expect("add");
+        assert_eq!(plan.to_json()["rules"][0]["operation"], json!("get"));
+        let mut d =
+            |m: Method, t: &str, op: Option<Operation>| plan.decide(&m, t, op, 1, 0, 50).outcome;
+        // Other kinds, and calls the simulator does not classify, pass without consuming.
+        assert_eq!(d(Method::GET, LIST, Some(Operation::List)), Outcome::Pass);
+        assert_eq!(
+            d(Method::POST, LIST, Some(Operation::Create)),
+            Outcome::Pass
+        );
+        assert_eq!(
+            d(Method::PATCH, ONE, Some(Operation::Update)),
+            Outcome::Pass
+        );
+        assert_eq!(
+            d(Method::DELETE, ONE, Some(Operation::Delete)),
+            Outcome::Pass
+        );
+        assert_eq!(d(Method::GET, ONE, None), Outcome::Pass);
+        let unavailable = Outcome::Fail(StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(d(Method::GET, ONE, Some(Operation::Get)), unavailable);
+        assert_eq!(d(Method::GET, ONE, Some(Operation::Get)), unavailable);
+        assert_eq!(d(Method::GET, ONE, Some(Operation::Get)), Outcome::Pass);
+    }
+
+    #[test]
+    fn hidden_ids_accumulate_until_cleared() {
+        let mut plan = FaultPlan::new(Some(1));
+        plan.add(req(json!({"hideFromListing": ["a", "b"]})), "/bird")
+            .expect("add");
+        plan.add(req(json!({"hideFromListing": ["c"]})), "/bird")
+            .expect("add");
+        assert_eq!(plan.to_json()["hideFromListing"], json!(["a", "b", "c"]));
+        // Hiding is no failure: every call still passes.
+        assert_eq!(decide(&mut plan, Method::GET, LIST), Outcome::Pass);
+        assert_eq!(plan.to_json()["rules"], json!([]));
+        plan.clear();
+        assert!(plan.hidden().is_empty());
     }
 }

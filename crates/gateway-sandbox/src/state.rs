@@ -296,6 +296,11 @@ impl SimCore {
         *lock(&self.stats).entry(route.to_owned()).or_insert(0) += 1;
     }
 
+    /// The remote ids listings must omit (`hideFromListing`); usually empty.
+    pub(crate) fn hidden(&self) -> std::collections::BTreeSet<String> {
+        lock(&self.faults).hidden().clone()
+    }
+
     /// Clears faults and counters (the store is the provider's to clear).
     pub(crate) fn reset(&self) {
         lock(&self.faults).clear();

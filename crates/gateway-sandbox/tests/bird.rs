@@ -947,7 +947,10 @@ async fn reset_empties_store_faults_and_counters() {
     let stats = sim.control(Method::GET, "/stats", None).await.json();
     assert_eq!(stats, json!({"contacts": 0, "requests": {}}));
     let plan = sim.control(Method::GET, "/faults", None).await.json();
-    assert_eq!(plan, json!({"rules": [], "rateLimit": null}));
+    assert_eq!(
+        plan,
+        json!({"rules": [], "rateLimit": null, "hideFromListing": []})
+    );
     let page = sim.call(Method::GET, "/contacts", None).await.json();
     assert_eq!(page, json!({"results": []}));
 }
@@ -966,4 +969,98 @@ async fn unknown_routes_are_404_with_bird_body() {
     }
     let r = sim.call(Method::PUT, "/contacts", None).await;
     assert_error(&r, StatusCode::NOT_FOUND, &e404);
+}
+
+#[tokio::test]
+async fn hide_from_listing_omits_from_pages_while_get_still_answers() {
+    let sim = Sim::start().await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(sim.create(&create_body(n)).await["id"].clone());
+    }
+    let hidden = ids[1].as_str().unwrap().to_owned();
+    sim.faults(json!({"hideFromListing": [hidden]})).await;
+    // Page through by one: the hidden contact's page comes back empty with a token, and
+    // paging goes on to the rest.
+    let mut listed = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..10 {
+        let path = match &token {
+            None => "/contacts?limit=1".to_owned(),
+            Some(t) => format!("/contacts?limit=1&pageToken={t}"),
+        };
+        let r = sim.call(Method::GET, &path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let page = r.json();
+        for c in page["results"].as_array().unwrap() {
+            listed.push(c["id"].clone());
+        }
+        token = page["nextPageToken"].as_str().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    let mut expected = vec![ids[0].clone(), ids[2].clone()];
+    expected.sort_by_key(|v| v.to_string());
+    listed.sort_by_key(|v| v.to_string());
+    assert_eq!(listed, expected);
+    let r = sim
+        .call(
+            Method::GET,
+            &format!("/contacts/{}", ids[1].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["id"], ids[1]);
+}
+
+#[tokio::test]
+async fn fault_operation_applies_to_one_kind_of_call() {
+    let sim = Sim::start().await;
+    let id = sim.create(&create_body(1)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let one = format!("/contacts/{id}");
+    sim.faults(json!({"status": 503, "count": 1, "operation": "get"}))
+        .await;
+    assert_eq!(
+        sim.call(Method::GET, "/contacts", None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        sim.call(Method::GET, &one, None).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        sim.call(Method::GET, &one, None).await.status,
+        StatusCode::OK
+    );
+
+    let patch = json!({"attributes": {"firstName": "Two"}});
+    for (op, method, path, body) in [
+        ("list", Method::GET, "/contacts".to_owned(), None),
+        (
+            "create",
+            Method::POST,
+            "/contacts".to_owned(),
+            Some(create_body(2)),
+        ),
+        ("update", Method::PATCH, one.clone(), Some(patch)),
+        ("delete", Method::DELETE, one.clone(), None),
+    ] {
+        sim.faults(json!({"status": 500, "count": 1, "operation": op}))
+            .await;
+        // A call of another kind passes and leaves the rule armed.
+        assert_eq!(
+            sim.call(Method::GET, &one, None).await.status,
+            StatusCode::OK,
+            "{op}"
+        );
+        let r = sim.call(method.clone(), &path, body.as_ref()).await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{op}");
+        let r = sim.call(method, &path, body.as_ref()).await;
+        assert!(r.status.is_success(), "{op}: {} {}", r.status, r.text);
+    }
 }

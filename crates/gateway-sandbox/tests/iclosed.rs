@@ -1139,3 +1139,71 @@ async fn seed_reset_and_ids_never_reused() {
     assert_eq!(c["id"], 253);
     assert_eq!(c["tagId"], 1);
 }
+
+#[tokio::test]
+async fn hide_from_listing_omits_and_uncounts_while_detail_still_answers() {
+    let sim = Sim::start().await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(sim.create(&json!({"firstName": format!("P{n}")})).await["id"].clone());
+    }
+    sim.faults(json!({"hideFromListing": [ids[1].to_string()]}))
+        .await;
+    let listed = |v: &Value| -> Vec<Value> {
+        v["data"]["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].clone())
+            .collect()
+    };
+    let all = sim.list("?limit=10&page=0").await;
+    assert_eq!(listed(&all), vec![ids[0].clone(), ids[2].clone()]);
+    assert_eq!(all["data"]["count"], 2);
+    // Left out before paging: page 1 of size 1 is the third contact.
+    assert_eq!(
+        listed(&sim.list("?limit=1&page=1").await),
+        vec![ids[2].clone()]
+    );
+    let r = sim.detail(&ids[1]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["data"]["id"], ids[1]);
+    sim.control(Method::POST, "/reset", None).await;
+    let plan = sim.control(Method::GET, "/faults", None).await.json();
+    assert_eq!(plan["hideFromListing"], json!([]));
+}
+
+#[tokio::test]
+async fn fault_operation_applies_to_one_kind_of_call() {
+    let sim = Sim::start().await;
+    let id = sim.create(&json!({"firstName": "One"})).await["id"].clone();
+    sim.faults(json!({"status": 503, "count": 1, "operation": "get"}))
+        .await;
+    sim.list("?limit=10&page=0").await;
+    assert_eq!(
+        sim.detail(&id).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(sim.detail(&id).await.status, StatusCode::OK);
+
+    let update = json!({"id": id, "firstName": "Two"});
+    for (op, method, path, body) in [
+        ("list", Method::GET, "/v1/contacts", None),
+        (
+            "create",
+            Method::POST,
+            "/v1/contacts",
+            Some(json!({"firstName": "N"})),
+        ),
+        ("update", Method::PUT, "/v1/contacts", Some(update)),
+    ] {
+        sim.faults(json!({"status": 500, "count": 1, "operation": op}))
+            .await;
+        // A call of another kind passes and leaves the rule armed.
+        assert_eq!(sim.detail(&id).await.status, StatusCode::OK, "{op}");
+        let r = sim.call(method.clone(), path, body.as_ref()).await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{op}");
+        let r = sim.call(method, path, body.as_ref()).await;
+        assert!(r.status.is_success(), "{op}: {} {}", r.status, r.text);
+    }
+}

@@ -1242,7 +1242,10 @@ async fn reset_empties_store_faults_and_counters() {
     assert!(r.status.is_success());
     assert_eq!(sim.stats().await, json!({"contacts": 0, "requests": {}}));
     let plan = sim.control(Method::GET, "/faults", None).await.json();
-    assert_eq!(plan, json!({"rules": [], "rateLimit": null}));
+    assert_eq!(
+        plan,
+        json!({"rules": [], "rateLimit": null, "hideFromListing": []})
+    );
     assert_eq!(
         sim.call(Method::GET, "", None).await.ok(),
         json!({"contacts": []})
@@ -1309,4 +1312,95 @@ async fn capacity_one_million() {
         "seed 1M: {seeded:?}; {pages} pages of 100 at spread offsets: {per_page:?} each; {rss}"
     );
     assert_eq!(sim.stats().await["contacts"], 999_997);
+}
+
+#[tokio::test]
+async fn hide_from_listing_omits_before_paging_while_get_still_answers() {
+    let sim = Sim::start().await;
+    let ids: Vec<i64> = {
+        let mut ids = Vec::new();
+        for n in 1..=3 {
+            ids.push(sim.create(&create_body(n)).await["id"].as_i64().unwrap());
+        }
+        ids
+    };
+    sim.faults(json!({"hideFromListing": [ids[1].to_string()]}))
+        .await;
+    let listed = |r: Resp| -> Vec<i64> {
+        r.ok()["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect()
+    };
+    // Left out before the offset: a full first page, then the rest, nothing twice.
+    assert_eq!(
+        listed(sim.call(Method::GET, "?limit=1&offset=0", None).await),
+        vec![ids[0]]
+    );
+    assert_eq!(
+        listed(sim.call(Method::GET, "?limit=1&offset=1", None).await),
+        vec![ids[2]]
+    );
+    assert_eq!(
+        listed(sim.call(Method::GET, "?limit=50", None).await),
+        vec![ids[0], ids[2]]
+    );
+    let r = sim.call(Method::GET, &format!("/{}", ids[1]), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.ok()["id"], ids[1]);
+    let plan = sim.control(Method::GET, "/faults", None).await.json();
+    assert_eq!(plan["hideFromListing"], json!([ids[1].to_string()]));
+    sim.control(Method::DELETE, "/faults", None).await;
+    assert_eq!(listed(sim.call(Method::GET, "?limit=50", None).await), ids);
+}
+
+#[tokio::test]
+async fn fault_operation_applies_to_one_kind_of_call() {
+    let sim = Sim::start().await;
+    let id = sim.create(&create_body(1)).await["id"].as_i64().unwrap();
+    let one = format!("/{id}");
+    sim.faults(json!({"status": 503, "count": 2, "operation": "get"}))
+        .await;
+    assert_eq!(sim.call(Method::GET, "", None).await.status, StatusCode::OK);
+    let r = sim
+        .call(Method::PATCH, &one, Some(&json!({"title": "x"})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    for _ in 0..2 {
+        let r = sim.call(Method::GET, &one, None).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.json()["code"], "SERVICE_UNAVAILABLE");
+    }
+    assert_eq!(
+        sim.call(Method::GET, &one, None).await.status,
+        StatusCode::OK
+    );
+
+    // Each of the other kinds, PUT counting as an update like PATCH.
+    for (op, method, path, body) in [
+        ("list", Method::GET, String::new(), None),
+        ("create", Method::POST, String::new(), Some(create_body(2))),
+        (
+            "update",
+            Method::PUT,
+            one.clone(),
+            Some(json!({"title": "y"})),
+        ),
+        ("delete", Method::DELETE, one.clone(), None),
+    ] {
+        sim.faults(json!({"status": 500, "count": 1, "operation": op}))
+            .await;
+        // A call of another kind passes and leaves the rule armed.
+        assert_eq!(
+            sim.call(Method::GET, &one, None).await.status,
+            StatusCode::OK,
+            "{op}"
+        );
+        let r = sim.call(method.clone(), &path, body.as_ref()).await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{op}");
+        let r = sim.call(method, &path, body.as_ref()).await;
+        assert_eq!(r.status, StatusCode::OK, "{op}: {}", r.text);
+    }
 }

@@ -4,8 +4,9 @@
 //! it is final; a reconciliation runs; then the simulator's contacts are compared with the
 //! index: every remote contact is indexed exactly once, each keyed create made exactly one
 //! remote contact (none lost, none doubled), and creates sent without a key that landed
-//! unanswered were picked up as `discovered`. On SQLite with creates that land before their
-//! answer is delayed, and on PostgreSQL (when configured) with creates delayed before landing.
+//! unanswered were picked up as `discovered`. Both cases (creates that land before their
+//! answer is held, and creates delayed before they land) run on SQLite and on PostgreSQL
+//! (when configured).
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -26,6 +27,8 @@ const ADMIN: &str = "crash-admin-token-0123456789";
 const KEYED_CLIENTS: usize = 6;
 const KEYLESS_CLIENTS: usize = 2;
 const BIRD_CREATE: &str = "POST /workspaces/{workspaceId}/contacts";
+/// Creates answered before the kill is prepared: enough that the stream is running.
+const STREAMED: usize = 24;
 
 fn start(db: &str, dir: &std::path::Path, port: u16, log: &str) -> Child {
     command(dir)
@@ -100,8 +103,10 @@ async fn post(
     ))
 }
 
-/// `landed`: the simulator writes each create before its 40 ms delay (the kill then finds
-/// writes made but unanswered); otherwise after it (the kill finds writes not yet made).
+/// `landed`: the simulator writes each create before its 40 ms delay, and before the kill
+/// every client's last create lands with its answer held (the kill then finds writes made but
+/// unanswered, one per client); otherwise each create is delayed 40 ms before it lands (the
+/// kill finds writes not yet made).
 async fn run(db: String, landed: bool) {
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::builder()
@@ -185,9 +190,56 @@ async fn run(db: String, landed: bool) {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Wait for the stream to be under way (answered creates), not for a fixed time.
+    let answered = || creates.lock().unwrap().len();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while answered() < STREAMED {
+        assert!(
+            Instant::now() < deadline,
+            "the stream never got going: {} creates answered",
+            answered()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if landed {
+        // From now on every create lands at once and its answer is held far longer than the
+        // test waits: each client's next write is made but unanswered when the process dies.
+        // The kill waits for that state, seen in the simulator (each client's write counted
+        // and stored beyond the answered ones), so at least one write per keyed client is
+        // found by its retry whatever the machine's load.
+        http.delete(format!("{sandbox}/bird/_sim/faults"))
+            .send()
+            .await
+            .unwrap();
+        http.post(format!("{sandbox}/bird/_sim/faults"))
+            .json(&json!({"latencyMs": 60_000, "routes": [BIRD_CREATE], "applied": true}))
+            .send()
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let stats = json(http.get(format!("{sandbox}/bird/_sim/stats"))).await;
+            let calls = stats["requests"][BIRD_CREATE].as_u64().unwrap_or(0) as usize;
+            let stored = stats["contacts"].as_u64().unwrap_or(0) as usize;
+            let done = answered();
+            let clients = KEYED_CLIENTS + KEYLESS_CLIENTS;
+            if calls == done + clients && stored == done + clients {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "writes never landed unanswered: {calls} calls, {stored} stored, {done} answered"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     child.kill().unwrap();
     child.wait().unwrap();
+    // Nothing more may land after the kill (the held answers go to a dead connection).
+    http.delete(format!("{sandbox}/bird/_sim/faults"))
+        .send()
+        .await
+        .unwrap();
     for c in clients {
         c.await.unwrap();
     }
@@ -197,7 +249,7 @@ async fn run(db: String, landed: bool) {
         .filter(|c| matches!(c.sent, Sent::Unanswered))
         .count();
     assert!(
-        creates.len() > 40,
+        creates.len() >= STREAMED + KEYED_CLIENTS + KEYLESS_CLIENTS,
         "the stream was running: {}",
         creates.len()
     );
@@ -337,9 +389,14 @@ async fn run(db: String, landed: bool) {
         assert!(entry.is_some_and(|e| !e.remote_deleted), "{id} not indexed");
     }
     if landed {
-        assert!(
-            recovered > 0,
+        // Every keyed client's last write landed before the kill: each retry finds it.
+        assert_eq!(
+            recovered, KEYED_CLIENTS,
             "writes made but unanswered were found and answered"
+        );
+        assert_eq!(
+            keyless_landed, KEYLESS_CLIENTS,
+            "every keyless write landed"
         );
     }
     eprintln!(
@@ -364,8 +421,25 @@ async fn killed_during_writes_on_sqlite_loses_and_doubles_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_before_writes_landed_on_sqlite_loses_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("crash.db").display()
+    );
+    run(db, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_during_writes_on_postgres_loses_and_doubles_nothing() {
     if let Some(db) = fresh_postgres("crash test on PostgreSQL").await {
-        run(db, false).await;
+        run(db.url.clone(), true).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_before_writes_landed_on_postgres_loses_and_doubles_nothing() {
+    if let Some(db) = fresh_postgres("crash test on PostgreSQL").await {
+        run(db.url.clone(), false).await;
     }
 }

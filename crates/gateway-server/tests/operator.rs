@@ -183,7 +183,6 @@ async fn serve_refuses_a_master_key_that_does_not_fit_the_database() {
 
     // Another key under the same version: refused at start, naming the version and the
     // variable, before any credential exists.
-    let started = Instant::now();
     let out = command(dir.path())
         .arg("serve")
         .env("CRM_GATEWAY_LISTEN", format!("127.0.0.1:{}", free_port()))
@@ -192,7 +191,6 @@ async fn serve_refuses_a_master_key_that_does_not_fit_the_database() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(started.elapsed() < Duration::from_secs(10));
     let err = stderr(&out);
     assert!(err.contains("master key version 1"), "{err}");
     assert!(err.contains("CRM_GATEWAY_MASTER_KEY"), "{err}");
@@ -440,7 +438,6 @@ fn database_errors_are_clear_and_printed_once() {
 
     // PostgreSQL where nothing listens: refused at once, with host and port.
     let port = free_port();
-    let started = Instant::now();
     let out = command(dir.path())
         .arg("migrate")
         .env(
@@ -449,11 +446,7 @@ fn database_errors_are_clear_and_printed_once() {
         )
         .output()
         .unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
+    // "At once" is shown by the error (refused, not a timeout), not by a time bound.
     let err = stderr(&out);
     assert!(
         err.contains(&format!("connection refused to 127.0.0.1:{port}")),
@@ -558,7 +551,7 @@ async fn postgres_commands_print_no_server_notices() {
     for _ in 0..2 {
         let out = command(dir.path())
             .arg("migrate")
-            .env("CRM_GATEWAY_DATABASE_URL", &url)
+            .env("CRM_GATEWAY_DATABASE_URL", url.as_str())
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));

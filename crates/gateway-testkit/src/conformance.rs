@@ -75,6 +75,29 @@ impl<'a> Subject<'a> {
         self.decl["operations"][op] == true
     }
 
+    /// For an operation the provider does not declare: the gateway must answer 501
+    /// `not_supported_by_provider` to `method path` (never try, never pretend). The checks gated
+    /// on a capability call this instead of returning early, so an undeclared operation is
+    /// still tested.
+    pub async fn assert_not_implemented(
+        &self,
+        op: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) {
+        assert!(!self.supports(op), "{}: {op} is declared", self.provider);
+        let r = self.call(method.clone(), path, body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_IMPLEMENTED,
+            "{}: {op} is not declared, so {method} {path} must be 501: {}",
+            self.provider,
+            r.text
+        );
+        assert_eq!(r.body["code"], "not_supported_by_provider", "{}", r.text);
+    }
+
     /// Calls the gateway as this tenant.
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> crate::Answer {
         self.app
@@ -230,6 +253,20 @@ pub fn sample(spec: Option<&Value>, hint: &str, n: u64) -> Value {
     json!(text.chars().take(max).collect::<String>())
 }
 
+/// A value within `field`'s length bounds that does not match `pattern`, to probe that the
+/// pattern is enforced. Panics when no candidate fits, so a pattern is never left unprobed.
+fn off_pattern(field: &Value, pattern: &str) -> String {
+    let re = regex::Regex::new(pattern)
+        .unwrap_or_else(|e| panic!("published pattern {pattern:?} does not compile: {e}"));
+    let min = field["minLength"].as_u64().unwrap_or(0) as usize;
+    let max = field["maxLength"].as_u64().unwrap_or(u64::MAX) as usize;
+    ["!", "~~", "not a match!", "x y", "@@@@", "0", "a"]
+        .into_iter()
+        .find(|c| (min..=max).contains(&c.chars().count()) && !re.is_match(c))
+        .unwrap_or_else(|| panic!("no probe value falls outside {pattern:?}"))
+        .to_owned()
+}
+
 /// Equal, or both RFC 3339 times of the same instant.
 pub fn same_instant(a: &Value, b: &Value) -> bool {
     match (a.as_str(), b.as_str()) {
@@ -242,14 +279,45 @@ pub fn same_instant(a: &Value, b: &Value) -> bool {
 }
 
 /// What the gateway sends for `value` once the field's declared normalisation ran.
+///
+/// Written from the documented rules, never with the product's own `normalize_phone` or
+/// `to_alpha2`: an expectation computed by the code under test would agree with any bug in it.
 pub fn normalised(spec: Option<&Value>, value: &Value) -> Value {
     let Some(text) = value.as_str() else {
         return value.clone();
     };
     match spec.and_then(|s| s["normalize"].as_str()) {
-        Some("phone_formatting") => json!(gateway_core::validate::normalize_phone(text)),
-        Some("country_alpha2") => json!(gateway_core::country::to_alpha2(text).unwrap_or(text)),
-        _ => value.clone(),
+        Some("phone_formatting") => json!(phone_without_formatting(text)),
+        Some("country_alpha2") => json!(country_alpha2(text)),
+        Some(other) => panic!("the suite has no expectation for normalisation {other:?}"),
+        None => value.clone(),
+    }
+}
+
+/// The documented phone rule: spaces (also no-break), tabs, dashes, dots and brackets are
+/// formatting and are dropped; everything else is kept as sent.
+fn phone_without_formatting(text: &str) -> String {
+    const FORMATTING: [char; 7] = [' ', '\u{a0}', '\t', '-', '.', '(', ')'];
+    text.chars().filter(|c| !FORMATTING.contains(c)).collect()
+}
+
+/// Every country value the suites send, with the alpha-2 code expected for it (`None`: not a
+/// country, so it is sent as is and the provider's check refuses it). A value missing here
+/// fails loudly rather than falling back to the product's own table.
+const COUNTRIES: &[(&str, Option<&str>)] = &[
+    ("AU", Some("AU")),
+    ("Australia", Some("AU")),
+    ("AUS", Some("AU")),
+    ("de", Some("DE")),
+    ("United States", Some("US")),
+    ("Atlantis", None),
+];
+
+fn country_alpha2(text: &str) -> String {
+    match COUNTRIES.iter().find(|(sent, _)| *sent == text) {
+        Some((_, Some(code))) => (*code).to_owned(),
+        Some((_, None)) => text.to_owned(),
+        None => panic!("no literal expectation for the country {text:?}: add it to COUNTRIES"),
     }
 }
 
@@ -377,7 +445,7 @@ pub async fn create_get_round_trip(s: &Subject<'_>) {
 /// GET → PATCH with the `remoteFields` as read → GET: nothing is lost and nothing fails.
 pub async fn read_modify_write_loses_nothing(s: &Subject<'_>) {
     if !s.supports("update") {
-        return;
+        return undeclared_update(s).await;
     }
     let created = s
         .call(Method::POST, &s.contacts(""), Some(s.full_contact()))
@@ -450,7 +518,9 @@ pub async fn read_modify_write_loses_nothing(s: &Subject<'_>) {
 /// Seeded contacts plus gateway-made ones, listed in pages of 5: each exactly once.
 pub async fn list_enumerates_each_contact_once(s: &Subject<'_>) {
     if !s.supports("list") {
-        return;
+        return s
+            .assert_not_implemented("list", Method::GET, &s.contacts(""), None)
+            .await;
     }
     let seeded = s
         .app
@@ -532,7 +602,7 @@ pub async fn list_enumerates_each_contact_once(s: &Subject<'_>) {
 /// PATCH one field: only it changes.
 pub async fn update_changes_only_what_was_sent(s: &Subject<'_>) {
     if !s.supports("update") {
-        return;
+        return undeclared_update(s).await;
     }
     let body = s.full_contact();
     let created = s
@@ -575,6 +645,31 @@ pub async fn update_changes_only_what_was_sent(s: &Subject<'_>) {
     }
     assert_eq!(after["id"], before["id"]);
     assert_eq!(after["remoteId"], before["remoteId"]);
+}
+
+/// A provider that cannot update: PATCH and PUT of a contact it holds are 501, and the
+/// contact is left as it was.
+async fn undeclared_update(s: &Subject<'_>) {
+    let created = s
+        .call(
+            Method::POST,
+            &s.contacts(""),
+            Some(json!({"lastName": "Fixed"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    let id = created.body["contact"]["id"].as_str().unwrap_or_default();
+    for method in [Method::PATCH, Method::PUT] {
+        s.assert_not_implemented(
+            "update",
+            method,
+            &s.contact(id),
+            Some(json!({"lastName": "Changed"})),
+        )
+        .await;
+    }
+    let got = s.call(Method::GET, &s.contact(id), None).await;
+    assert_eq!(got.body["contact"]["lastName"], "Fixed", "{}", got.text);
 }
 
 /// DELETE works and the contact is gone, or the provider cannot delete and says so (501).
@@ -738,11 +833,21 @@ pub async fn published_schema_is_enforced(s: &Subject<'_>) {
             )
             .await;
         assert_eq!(schema.status, StatusCode::OK, "{}", schema.text);
+        // Both must be arrays with fields in them: two missing lists would compare equal.
+        let published = schema.body["fields"].as_array().map(Vec::len);
+        assert!(
+            published.is_some_and(|n| n > 0),
+            "{} {op}: the schema lists no fields: {}",
+            s.provider,
+            schema.text
+        );
         assert_eq!(
-            schema.body["fields"].as_array().map(Vec::len),
+            published,
             s.decl["fields"].as_array().map(Vec::len),
             "schema and /providers disagree"
         );
+        let mut unbuildable = Vec::new();
+        let mut patterns_probed = 0;
         let target = if update {
             let c = s
                 .call(
@@ -769,6 +874,7 @@ pub async fn published_schema_is_enforced(s: &Subject<'_>) {
             let pointer = field["pointer"].as_str().unwrap_or_default().to_owned();
             let Some((body, at)) = body_with(&pointer, sample(Some(field), "Value", unique()))
             else {
+                unbuildable.push(pointer);
                 continue;
             };
             let r = s.call(method.clone(), &path, Some(body.clone())).await;
@@ -886,6 +992,31 @@ pub async fn published_schema_is_enforced(s: &Subject<'_>) {
                     r.text
                 );
             }
+            if let (Some(pattern), "string") = (
+                field["pattern"].as_str(),
+                field["kind"].as_str().unwrap_or_default(),
+            ) {
+                let (bad, at) =
+                    body_with(&pointer, json!(off_pattern(field, pattern))).unwrap_or_default();
+                let r = s.call(method.clone(), &path, Some(bad)).await;
+                assert_eq!(
+                    r.status,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "{} {op}: {pointer} off its pattern {pattern}: {}",
+                    s.provider,
+                    r.text
+                );
+                assert!(
+                    r.body["errors"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|e| e["pointer"] == at.as_str()),
+                    "{}",
+                    r.text
+                );
+                patterns_probed += 1;
+            }
             if let (Some(max), Some(list)) = (
                 field["maxItems"].as_u64(),
                 pointer.strip_prefix('/').filter(|p| !p.contains('/')),
@@ -925,6 +1056,24 @@ pub async fn published_schema_is_enforced(s: &Subject<'_>) {
                 }
             }
         }
+        assert!(
+            unbuildable.is_empty(),
+            "{} {op}: the suite cannot build a body for {unbuildable:?}; teach body_with",
+            s.provider
+        );
+        let with_pattern = schema.body["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| {
+                f["support"] == "stored" && f["kind"] == "string" && f["pattern"].is_string()
+            })
+            .count();
+        assert_eq!(
+            patterns_probed, with_pattern,
+            "{} {op}: pattern rules left unprobed",
+            s.provider
+        );
     }
 }
 
@@ -985,4 +1134,35 @@ pub async fn run_all(app: &TestApp, provider: &str) {
     out_of_band_deletion_is_seen_on_read(&s).await;
     provider_errors_map_to_problems(&s).await;
     published_schema_is_enforced(&s).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The oracle itself, on literal values.
+    #[test]
+    fn normalised_follows_the_documented_rules() {
+        let phone = json!({"normalize": "phone_formatting"});
+        let country = json!({"normalize": "country_alpha2"});
+        for (spec, sent, want) in [
+            (&phone, "+61 400 111 222", "+61400111222"),
+            (&phone, "+1 (415) 555-0100", "+14155550100"),
+            (&phone, "+1.415\u{a0}555\t0100", "+14155550100"),
+            (&phone, "call me", "callme"),
+            (&country, "Australia", "AU"),
+            (&country, "AUS", "AU"),
+            (&country, "de", "DE"),
+            (&country, "United States", "US"),
+            (&country, "Atlantis", "Atlantis"),
+        ] {
+            assert_eq!(
+                normalised(Some(spec), &json!(sent)),
+                json!(want),
+                "{sent:?}"
+            );
+        }
+        assert_eq!(normalised(None, &json!(" as is ")), json!(" as is "));
+        assert_eq!(normalised(Some(&phone), &json!(7)), json!(7));
+    }
 }

@@ -1,5 +1,6 @@
 //! Fresh databases for tests: a SQLite file in a temp folder, or a new PostgreSQL database
-//! (random name) on the server named by `CRM_GATEWAY_TEST_POSTGRES_URL`.
+//! (random name) on the server named by `CRM_GATEWAY_TEST_POSTGRES_URL`, dropped again when the
+//! value is, so a developer's cluster does not fill up with test databases.
 
 use sqlx::Connection;
 
@@ -17,11 +18,54 @@ pub enum TestDb {
         /// `sqlite://…?mode=rwc`.
         url: String,
     },
-    /// A fresh PostgreSQL database.
+    /// A fresh PostgreSQL database, dropped with the value.
     Postgres {
         /// URL of the new database.
         url: String,
+        /// The admin URL it was created from (and is dropped through).
+        admin: String,
+        /// The database's name.
+        name: String,
     },
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { admin, name, .. } = self {
+            drop_postgres_database(admin, name);
+        }
+    }
+}
+
+/// Drops database `name` on the server at `admin`, ending any connection still open to it
+/// (a gateway under test may not have closed its pool). Runs on a thread of its own with its
+/// own runtime, as `Drop` cannot await; a failure is reported on stderr, never a panic in a
+/// drop.
+pub fn drop_postgres_database(admin: &str, name: &str) {
+    let (admin, db) = (admin.to_owned(), name.to_owned());
+    let outcome = std::thread::spawn(move || -> Result<(), String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .map_err(|e| e.to_string())?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = conn.close().await;
+            Ok(())
+        })
+    })
+    .join();
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("test database {name} was not dropped: {e}"),
+        Err(_) => eprintln!("test database {name} was not dropped: the dropping thread panicked"),
+    }
 }
 
 impl TestDb {
@@ -68,13 +112,15 @@ impl TestDb {
         url.set_path(&format!("/{name}"));
         Some(TestDb::Postgres {
             url: url.to_string(),
+            admin,
+            name,
         })
     }
 
     /// The URL to give the gateway.
     pub fn url(&self) -> &str {
         match self {
-            TestDb::Sqlite { url, .. } | TestDb::Postgres { url } => url,
+            TestDb::Sqlite { url, .. } | TestDb::Postgres { url, .. } => url,
         }
     }
 

@@ -19,6 +19,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::control::{self, Simulator};
+use crate::faults::Operation;
 use crate::state::{lock, SimCore, SimRng, TokenSigner};
 use crate::SandboxConfig;
 use errors::BirdError;
@@ -66,6 +67,22 @@ impl Simulator for Bird {
 
     fn error_response(&self, status: StatusCode, message: &str) -> Response {
         BirdError::new(status, message).into_response()
+    }
+
+    /// Contacts and their identifiers: reading one contact or its identifiers is a get,
+    /// search and the collection are listings, identifier changes update the contact.
+    fn operation(&self, method: &Method, template: &str) -> Option<Operation> {
+        let rest = template.strip_prefix("/workspaces/{workspaceId}/contacts")?;
+        Some(match (method.as_str(), rest) {
+            ("GET", "") | ("POST", "/search") => Operation::List,
+            ("POST", "") => Operation::Create,
+            ("GET", "/{contactId}") | ("GET", "/{contactId}/identifiers") => Operation::Get,
+            ("PATCH", "/{contactId}")
+            | ("POST", "/{contactId}/identifiers")
+            | ("DELETE", "/{contactId}/identifiers") => Operation::Update,
+            ("DELETE", "/{contactId}") => Operation::Delete,
+            _ => return None,
+        })
     }
 
     /// The Channels API figures on the same host: GET 50/s, POST 500/s per workspace

@@ -191,6 +191,7 @@ async fn list_contacts(
         }
     };
 
+    let hidden = bird.core.hidden();
     let store = lock(&bird.store);
     let page = store.page(after, reverse, params.limit);
     let next = match (page.more, page.items.last()) {
@@ -202,9 +203,12 @@ async fn list_contacts(
         }
         _ => None,
     };
+    // Hidden contacts (`hideFromListing`) drop out of the page they fall on; the token still
+    // points past them, so paging goes on (a short page with a token is valid for Bird).
     let results = page
         .items
         .iter()
+        .filter(|(_, c)| hidden.is_empty() || !hidden.contains(&c.id.to_string()))
         .map(|(_, c)| c.render(&[], &bird.timezone))
         .collect();
     Ok(page_body(results, next).into_response())

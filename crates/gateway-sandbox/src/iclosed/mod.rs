@@ -20,6 +20,7 @@ use rand::{Rng as _, SeedableRng};
 use serde_json::Value;
 
 use crate::control::{self, Simulator};
+use crate::faults::Operation;
 use crate::state::{lock, SimCore, SimRng};
 use crate::SandboxConfig;
 use errors::IclosedError;
@@ -87,6 +88,17 @@ impl Simulator for Iclosed {
     fn error_response(&self, status: StatusCode, _message: &str) -> Response {
         IclosedError::for_status(status, self.rate_limit_points(), self.retry_after_secs())
             .into_response()
+    }
+
+    /// iClosed has no delete: `PUT /v1/contacts` updates, `GET /v1/contacts/detail` reads one.
+    fn operation(&self, method: &Method, template: &str) -> Option<Operation> {
+        Some(match (method.as_str(), template) {
+            ("GET", "/v1/contacts") => Operation::List,
+            ("POST", "/v1/contacts") => Operation::Create,
+            ("PUT", "/v1/contacts") => Operation::Update,
+            ("GET", "/v1/contacts/detail") => Operation::Get,
+            _ => return None,
+        })
     }
 
     fn default_rate_limit(&self, _method: &Method) -> u32 {

@@ -232,8 +232,9 @@ async fn list_contacts(
     // Auth first: a bad key is 401 whatever else is wrong with the request.
     auth::check(&headers)?;
     let q = parse_list_query(query.as_deref())?;
+    let hidden = ic.core.hidden();
     let store = lock(&ic.store);
-    let (count, page) = store.list(&q);
+    let (count, page) = store.list(&q, &hidden);
     let contacts: Vec<Value> = page.iter().map(|c| c.render()).collect();
     Ok(Json(json!({"data": {"count": count, "contacts": contacts}})).into_response())
 }

@@ -18,6 +18,7 @@ use rand::{Rng as _, SeedableRng};
 use serde_json::Value;
 
 use crate::control::{self, Simulator};
+use crate::faults::Operation;
 use crate::state::{lock, SimCore, SimRng};
 use crate::SandboxConfig;
 use errors::KariaError;
@@ -66,6 +67,22 @@ impl Simulator for Karia {
     /// Faults answer the documented body for the status (§2.7), whatever the message.
     fn error_response(&self, status: StatusCode, _message: &str) -> Response {
         KariaError::status(status).into_response()
+    }
+
+    /// The contact routes; adding an address or a method updates the contact. Health and the
+    /// organisation/workspace listings are no contact operation.
+    fn operation(&self, method: &Method, template: &str) -> Option<Operation> {
+        let rest =
+            template.strip_prefix("/organisation/{orgId}/workspace/{workspaceId}/contact")?;
+        Some(match (method.as_str(), rest) {
+            ("GET", "") => Operation::List,
+            ("POST", "") => Operation::Create,
+            ("GET", "/{contactId}") => Operation::Get,
+            ("PATCH" | "PUT", "/{contactId}")
+            | ("POST", "/{contactId}/address" | "/{contactId}/method") => Operation::Update,
+            ("DELETE", "/{contactId}") => Operation::Delete,
+            _ => return None,
+        })
     }
 
     fn default_rate_limit(&self, _method: &Method) -> u32 {

@@ -180,9 +180,10 @@ async fn list_contacts(
 ) -> Result<Response, KariaError> {
     scope(&headers, path)?;
     let (limit, offset) = page_params(query.as_deref())?;
+    let hidden = karia.core.hidden();
     let store = lock(&karia.store);
     let contacts: Vec<Value> = store
-        .page(offset, limit)
+        .page(offset, limit, &hidden)
         .into_iter()
         .map(model::Contact::render)
         .collect();

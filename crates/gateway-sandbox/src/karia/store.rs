@@ -3,6 +3,8 @@
 //! position of the offset-th contact that is not soft-deleted in O(log n), so offset paging
 //! stays cheap with a million contacts and any number of soft deletes (§2.8).
 
+use std::collections::BTreeSet;
+
 use axum::http::StatusCode;
 
 use super::errors::KariaError;
@@ -216,7 +218,23 @@ impl KariaStore {
     }
 
     /// Up to `limit` live contacts from the `offset`-th live one, by id (§2.8).
-    pub(crate) fn page(&self, offset: usize, limit: usize) -> Vec<&Contact> {
+    /// Hidden ids (`hideFromListing`) are left out before the offset applies, as a lagging
+    /// index would: a short page still means the end of the listing.
+    pub(crate) fn page(
+        &self,
+        offset: usize,
+        limit: usize,
+        hidden: &BTreeSet<String>,
+    ) -> Vec<&Contact> {
+        if !hidden.is_empty() {
+            return self
+                .contacts
+                .iter()
+                .filter(|c| !c.is_deleted() && !hidden.contains(&c.id.to_string()))
+                .skip(offset)
+                .take(limit)
+                .collect();
+        }
         let Some(start) = self.live.find(offset) else {
             return Vec::new();
         };
@@ -370,11 +388,19 @@ mod tests {
         assert_eq!(s.soft_delete(3, 6).expect_err("again").status.as_u16(), 404);
         let c = s.get(3).expect("still there");
         assert_eq!((c.deleted_ms, c.version), (Some(5), 2));
-        let ids: Vec<i32> = s.page(0, 100).iter().map(|c| c.id).collect();
+        let ids: Vec<i32> = s
+            .page(0, 100, &BTreeSet::new())
+            .iter()
+            .map(|c| c.id)
+            .collect();
         assert_eq!(ids, vec![1, 2, 4, 5, 6, 7, 8, 9, 10]);
-        let ids: Vec<i32> = s.page(2, 3).iter().map(|c| c.id).collect();
+        let ids: Vec<i32> = s
+            .page(2, 3, &BTreeSet::new())
+            .iter()
+            .map(|c| c.id)
+            .collect();
         assert_eq!(ids, vec![4, 5, 6]);
-        assert!(s.page(9, 3).is_empty());
+        assert!(s.page(9, 3, &BTreeSet::new()).is_empty());
         assert_eq!(s.live_len(), 9);
         assert!(s.add_method(3, "email".into(), "x".into()).is_err());
         assert!(s.patch(3, ContactPatch::default(), 7).is_err());

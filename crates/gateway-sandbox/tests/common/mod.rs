@@ -33,7 +33,8 @@ pub fn kind(v: &Value) -> &'static str {
 }
 
 /// Same key sets and value kinds, recursively. Arrays of equal length compare element by
-/// element, otherwise every element against the fixture's first.
+/// element, otherwise every element against the fixture's first; an empty array only matches
+/// an empty fixture array.
 pub fn assert_shape(actual: &Value, expected: &Value, at: &str) {
     assert_eq!(kind(actual), kind(expected), "kind at {at}: {actual}");
     match (actual, expected) {
@@ -51,6 +52,12 @@ pub fn assert_shape(actual: &Value, expected: &Value, at: &str) {
             }
         }
         (Value::Array(a), Value::Array(e)) => {
+            // An empty answer proves nothing about its elements' shape: a check against a
+            // fixture that has elements needs elements.
+            assert!(
+                e.is_empty() || !a.is_empty(),
+                "empty array at {at}, where the fixture has elements: nothing was checked"
+            );
             if let Some(first) = e.first() {
                 for (i, x) in a.iter().enumerate() {
                     assert_shape(x, first, &format!("{at}[{i}]"));

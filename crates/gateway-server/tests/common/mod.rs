@@ -61,7 +61,7 @@ pub async fn wait_healthy(api: &str) {
 
 /// A fresh database on the test PostgreSQL server, or `None` after saying on stderr why
 /// `what` is skipped. Panics when `CRM_GATEWAY_REQUIRE_POSTGRES=1` and none is reachable.
-pub async fn fresh_postgres(what: &str) -> Option<String> {
+pub async fn fresh_postgres(what: &str) -> Option<FreshPostgres> {
     let required = std::env::var("CRM_GATEWAY_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
     let Ok(admin) = std::env::var("CRM_GATEWAY_TEST_POSTGRES_URL") else {
         assert!(
@@ -90,7 +90,56 @@ pub async fn fresh_postgres(what: &str) -> Option<String> {
     let _ = conn.close().await;
     let mut url = url::Url::parse(&admin).unwrap();
     url.set_path(&format!("/{name}"));
-    Some(url.to_string())
+    Some(FreshPostgres {
+        url: url.to_string(),
+        admin,
+        name,
+    })
+}
+
+/// A database made by [`fresh_postgres`]: derefs to its URL, and is dropped (any connection
+/// left open ended) with the value, so test runs do not fill the cluster.
+pub struct FreshPostgres {
+    /// URL of the database.
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl std::ops::Deref for FreshPostgres {
+    type Target = String;
+
+    fn deref(&self) -> &String {
+        &self.url
+    }
+}
+
+impl Drop for FreshPostgres {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Drop cannot await: a thread with a runtime of its own does the work.
+        let outcome = std::thread::spawn(move || -> Result<(), String> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = conn.close().await;
+                Ok(())
+            })
+        })
+        .join();
+        if !matches!(outcome, Ok(Ok(()))) {
+            eprintln!("test database {} was not dropped: {outcome:?}", self.name);
+        }
+    }
 }
 
 /// Sends `req` and reads its JSON answer.
