@@ -209,5 +209,5 @@ async fn keys_recover_promptly_after_a_kill_on_postgres() {
     let Some(db) = fresh_postgres("crash recovery on PostgreSQL").await else {
         return;
     };
-    recovers(db).await;
+    recovers(db.url.clone()).await;
 }
