@@ -61,16 +61,39 @@ impl CrmAdapter for Scripted {
     async fn delete_contact(&self, _: &RemoteId) -> Result<(), AdapterError> {
         self.next()
     }
-    /// Answers `page_size + 1` contacts when scripted to fail with `Mapping` (standing for a
-    /// provider that ignores the page size), else exactly `page_size`.
+}
+
+/// A provider whose listing answers `page_size + extra` contacts.
+struct Pages {
+    extra: usize,
+}
+
+#[async_trait]
+impl CrmAdapter for Pages {
+    fn provider(&self) -> ProviderKind {
+        ProviderKind::Bird
+    }
+    fn declaration(&self) -> &ProviderDeclaration {
+        crate::declaration(ProviderKind::Bird).expect("bird")
+    }
+    fn plan_write(&self, _: Operation, _: Option<&RemoteId>, _: &ContactInput) -> Vec<PlannedCall> {
+        Vec::new()
+    }
+    async fn health_check(&self) -> Result<(), AdapterError> {
+        Ok(())
+    }
+    async fn create_contact(&self, _: &ContactInput) -> Result<WriteOutcome, AdapterError> {
+        Ok(WriteOutcome::complete(RemoteContact::default()))
+    }
+    async fn get_contact(&self, _: &RemoteId) -> Result<RemoteContact, AdapterError> {
+        Ok(RemoteContact::default())
+    }
+    async fn delete_contact(&self, _: &RemoteId) -> Result<(), AdapterError> {
+        Ok(())
+    }
     async fn list_contacts(&self, req: ListRequest) -> Result<ListPage, AdapterError> {
-        let extra = match self.next() {
-            Err(e) if e.kind == ErrorKind::Mapping => 1,
-            Err(e) => return Err(e),
-            Ok(()) => 0,
-        };
         Ok(ListPage {
-            contacts: vec![RemoteContact::default(); req.page_size as usize + extra],
+            contacts: vec![RemoteContact::default(); req.page_size as usize + self.extra],
             next: Some("more".into()),
         })
     }
@@ -78,9 +101,12 @@ impl CrmAdapter for Scripted {
 
 #[tokio::test]
 async fn a_page_larger_than_asked_is_refused_not_passed_on() {
-    let inner = Scripted::new(vec![None, fail(ErrorKind::Mapping)]);
-    let a = wrap(&inner, cfg());
-    let ok = a
+    let page = |extra| {
+        let cfg = cfg();
+        let guard = Arc::new(CredentialGuard::new(&cfg, ProviderKind::Bird));
+        ResilientAdapter::new(Arc::new(Pages { extra }), cfg, guard)
+    };
+    let ok = page(0)
         .list_contacts(ListRequest {
             page_size: 3,
             cursor: None,
@@ -88,7 +114,7 @@ async fn a_page_larger_than_asked_is_refused_not_passed_on() {
         .await
         .expect("as asked");
     assert_eq!(ok.contacts.len(), 3);
-    let err = a
+    let err = page(1)
         .list_contacts(ListRequest {
             page_size: 3,
             cursor: None,
