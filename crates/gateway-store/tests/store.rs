@@ -1367,13 +1367,17 @@ async fn sqlite_file_never_holds_plaintext_secrets_or_keys() {
     let (store, _dir, file) = sqlite_store().await;
     let (t, key) = store.create_tenant("Acme").await.unwrap();
     let t = t.id;
+    // `cgw_<key id hex>_<secret>`: the secret (base64url) may itself hold `_`, so split after
+    // the id, not at the last underscore (which could leave a one-letter "secret").
     let api_secret_half = key
         .api_key
         .expose_secret()
-        .rsplit_once('_')
+        .strip_prefix("cgw_")
+        .and_then(|rest| rest.split_once('_'))
         .unwrap()
         .1
         .to_owned();
+    assert!(api_secret_half.len() >= 40, "{api_secret_half}");
     let first = "sk_live_FIRST_PLAINTEXT_MARKER_4f1c";
     let second = "sk_live_SECOND_PLAINTEXT_MARKER_9b2e";
     let doomed_secret = "sk_live_DELETED_PLAINTEXT_MARKER_77aa";
