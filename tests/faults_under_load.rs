@@ -32,8 +32,8 @@ const MAX_CLIENT_ATTEMPTS: u32 = 15;
 const MAX_CLIENT_WAIT: Duration = Duration::from_secs(3);
 /// No answer within this is a hang, reported as a violation.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(15);
-/// The whole load phase of one test.
-const LOAD_DEADLINE: Duration = Duration::from_secs(25);
+/// The whole load phase of one test: a hang detector, so generous (a loaded CI machine is slow).
+const LOAD_DEADLINE: Duration = Duration::from_secs(120);
 
 /// The codes the gateway documents (crates/gateway-api/src/error.rs, docs/operations.md) with
 /// the status each is answered with. `internal_error` is documented but always a bug here.

@@ -153,7 +153,7 @@ async fn settled_inline(
     // This request waits for background work: it must not hold that work back.
     let _aside = gateway_jobs::gate::global().stand_aside(cred.id.as_str());
     tokio::time::sleep(until_settled).await;
-    ask_for_recovery(state, tenant, &cred.id).await?;
+    let run = ask_for_recovery(state, tenant, &cred.id).await?;
     while started.elapsed() < INLINE_WAIT {
         tokio::time::sleep(Duration::from_millis(100)).await;
         match state.store().intent_get(tenant, key, Utc::now()).await? {
@@ -161,6 +161,15 @@ async fn settled_inline(
             Some(_) => {}
             // Gone (expired or another attempt finished it): let the caller look again.
             None => return Ok(None),
+        }
+        // The pass ended without settling it (it failed, say, on a provider fault): waiting
+        // longer changes nothing; the client gets its 409 and comes back.
+        let ended = state.store().run_by_id(&run).await?;
+        if ended.is_none_or(|r| r.status.is_terminal()) {
+            return match state.store().intent_get(tenant, key, Utc::now()).await? {
+                Some(now) if now.state != IntentState::Open => Ok(Some(now)),
+                _ => Ok(None),
+            };
         }
     }
     Ok(None)
@@ -172,14 +181,14 @@ async fn ask_for_recovery(
     state: &AppState,
     tenant: &TenantId,
     cred: &gateway_core::CredentialId,
-) -> ApiResult<String> {
+) -> ApiResult<gateway_core::RunId> {
     let run = state
         .store()
         .run_request(tenant, cred, RunTrigger::Recovery)
         .await?;
     state.runs_requested().notify_one();
     tracing::info!(credential = %cred, run = %run.id, "checking an interrupted create");
-    Ok(run.id.to_string())
+    Ok(run.id)
 }
 
 /// An earlier attempt's outcome is not known yet: ask for a reconciliation once the provider can
@@ -209,7 +218,7 @@ async fn pending(
         )
     } else {
         let run = ask_for_recovery(state, tenant, &cred.id).await?;
-        (PASS_ALLOWANCE, run)
+        (PASS_ALLOWANCE, run.to_string())
     };
     let mut response = ApiError::WriteOutcomePending {
         retry_after: wait,
