@@ -227,7 +227,7 @@ async fn create_then_get_round_trips_every_stored_field() {
     assert!(got.remote_created_at.is_some() && got.remote_updated_at.is_some());
     assert_eq!(got.remote_deleted_at, None);
 
-    // The contact is also reachable by its referenceId (§2.3): ids are opaque strings.
+    // The contact is also reachable by its referenceId (docs/providers/karia.md): ids are opaque strings.
     let by_reference = karia
         .get_contact(&RemoteId::from(format!("contact_{}", got.remote_id)))
         .await

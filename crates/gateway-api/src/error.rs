@@ -1,5 +1,5 @@
 //! `ApiError`: the only error type handlers return, rendered once as RFC 9457
-//! `application/problem+json` with the contract's fields (CONTRACT §6).
+//! `application/problem+json` with the contract's fields (docs/architecture.md).
 
 use std::time::Duration;
 

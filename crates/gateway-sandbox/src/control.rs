@@ -1,4 +1,4 @@
-//! The `_sim` control routes every simulator mounts under its prefix (CONTRACT §7): reset,
+//! The `_sim` control routes every simulator mounts under its prefix (crates/gateway-sandbox/README.md): reset,
 //! seed, out-of-band delete and raw read, faults, stats. No provider auth; never counted in
 //! stats and never subject to faults. Generic over [`Simulator`], which each provider module
 //! implements.

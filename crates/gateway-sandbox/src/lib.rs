@@ -1,4 +1,4 @@
-//! Faithful in-memory simulators of the providers' contact APIs (CONTRACT §7), served by
+//! Faithful in-memory simulators of the providers' contact APIs (crates/gateway-sandbox/README.md), served by
 //! axum: Bird under `/bird`, Karia under `/karia` and iClosed under `/iclosed`, each
 //! with its own state and the shared `_sim` control routes (reset, seed, out-of-band delete,
 //! faults, stats).
@@ -57,7 +57,7 @@ pub struct SandboxConfig {
     /// The clock stamping `createdAt`/`updatedAt` and driving rate-limit windows.
     pub clock: Arc<dyn Clock>,
     /// The `timezone` attribute Bird adds to new contacts (the documented examples show
-    /// `America/Sao_Paulo`, providers.md §1.4).
+    /// `America/Sao_Paulo`, docs/providers/bird.md).
     pub bird_timezone: String,
 }
 

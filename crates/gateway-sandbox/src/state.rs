@@ -91,7 +91,7 @@ impl MonotonicClock {
 }
 
 /// UTC RFC 3339 with milliseconds and a `Z`, the form every provider example uses
-/// (`2025-08-19T19:54:53.663Z`, providers.md §1.4).
+/// (`2025-08-19T19:54:53.663Z`, docs/providers/bird.md).
 pub(crate) fn rfc3339_ms(ms: i64) -> String {
     match DateTime::<Utc>::from_timestamp_millis(ms) {
         Some(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),

@@ -1,5 +1,5 @@
 //! The Bird simulator over real HTTP, pinned to the shared fixtures in `fixtures/bird/`
-//! (shapes compared recursively: key sets and JSON value kinds) and to providers.md §1.
+//! (shapes compared recursively: key sets and JSON value kinds) and to docs/providers/bird.md.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
@@ -380,7 +380,7 @@ async fn identifiers_add_list_remove_conflict_search() {
         .await;
     assert_eq!(nobody.json(), json!({"results": []}));
 
-    // PATCH can move identifiers too (accepted in the PATCH body, providers.md §1.6).
+    // PATCH can move identifiers too (accepted in the PATCH body, docs/providers/bird.md).
     let r = sim
         .call(
             Method::PATCH,

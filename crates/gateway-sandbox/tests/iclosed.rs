@@ -1,5 +1,5 @@
 //! The iClosed simulator over real HTTP, pinned to the shared fixtures in `fixtures/iclosed/`
-//! (shapes compared recursively: key sets and JSON value kinds) and to providers.md §3 and
+//! (shapes compared recursively: key sets and JSON value kinds) and to docs/providers/iclosed.md and
 //! the seed `iclosed-create-contact.txt`.
 #![allow(clippy::unwrap_used)]
 

@@ -1,5 +1,5 @@
 //! The Karia simulator over real HTTP, pinned to the shared fixtures in `fixtures/karia/`
-//! (shapes compared recursively: key sets and JSON value kinds) and to providers.md §2.
+//! (shapes compared recursively: key sets and JSON value kinds) and to docs/providers/karia.md.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeSet, HashSet};
@@ -690,7 +690,7 @@ async fn long_and_unicode_values_and_unknown_keys() {
     assert_eq!(c["referenceId"], "contact_1");
     assert!(c.get("somethingElse").is_none());
     assert_eq!(c["contactMethods"][0]["id"], 1);
-    // Addresses are not part of the create body (§2.5): loud, not silently dropped.
+    // Addresses are not part of the create body (docs/providers/karia.md): loud, not silently dropped.
     let r = sim
         .call(
             Method::POST,

@@ -1,4 +1,4 @@
-//! The contact index (CONTRACT §1): per credential, the gateway id ↔ remote id mapping with
+//! The contact index (README.md): per credential, the gateway id ↔ remote id mapping with
 //! remote timestamps, deletion state and a content fingerprint. No names, emails or phones.
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! Credentials (CONTRACT §4): per-tenant provider accounts whose secret is sealed with the
+//! Credentials (docs/operations.md): per-tenant provider accounts whose secret is sealed with the
 //! master key ring and the credential id as associated data, and never leaves the store except
 //! through `credential_secret`.
 

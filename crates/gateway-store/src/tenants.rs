@@ -1,4 +1,4 @@
-//! Tenants and their API keys (CONTRACT §3): keys carry 256 random bits, are shown once, and
+//! Tenants and their API keys (docs/operations.md): keys carry 256 random bits, are shown once, and
 //! only their SHA-256 hash is stored and compared in constant time.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

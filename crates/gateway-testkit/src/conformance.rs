@@ -753,7 +753,7 @@ pub async fn out_of_band_deletion_is_seen_on_read(s: &Subject<'_>) {
     assert!(got.body["contact"]["remoteDeletedAt"].is_string());
 }
 
-/// Each provider failure status becomes the problem CONTRACT §6 names.
+/// Each provider failure status becomes the problem docs/architecture.md names.
 pub async fn provider_errors_map_to_problems(s: &Subject<'_>) {
     let cases: [(u16, u16, &str, bool); 5] = [
         (500, 502, "provider", true),

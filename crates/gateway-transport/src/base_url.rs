@@ -1,4 +1,4 @@
-//! The `baseUrl` rule of CONTRACT §4: https only, no credentials in the URL, and no
+//! The `baseUrl` rule of docs/operations.md: https only, no credentials in the URL, and no
 //! loopback, private, link-local or metadata address unless private base URLs are allowed.
 
 use std::net::IpAddr;
@@ -101,13 +101,13 @@ pub fn check_base_url_syntax(raw: &str, allow_private: bool) -> Result<Url, Base
     Ok(url)
 }
 
-/// `localhost` and `*.localhost` resolve to loopback by definition (RFC 6761 §6.3).
+/// `localhost` and `*.localhost` resolve to loopback by definition (RFC 6761, section 6.3).
 fn is_local_name(domain: &str) -> bool {
     let d = domain.trim_end_matches('.').to_ascii_lowercase();
     d == "localhost" || d.ends_with(".localhost")
 }
 
-/// CONTRACT §4 in full: [`check_base_url_syntax`], then, unless `allow_private`, resolves the
+/// docs/operations.md in full: [`check_base_url_syntax`], then, unless `allow_private`, resolves the
 /// host and refuses it if ANY address is forbidden (a name with one public and one private
 /// address could be steered to the private one).
 pub async fn check_base_url(url: &str, allow_private: bool) -> Result<Url, BaseUrlError> {

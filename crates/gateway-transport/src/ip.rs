@@ -1,5 +1,5 @@
 //! Which IP addresses a provider call may never reach unless private base URLs are allowed
-//! (CONTRACT §4): anything that is not a routable public unicast address.
+//! (docs/operations.md): anything that is not a routable public unicast address.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

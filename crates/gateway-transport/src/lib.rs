@@ -1,7 +1,7 @@
 //! The one outbound HTTP layer of crm-gateway. It knows no provider: adapters hand it a
 //! prepared request and get back status, headers and body, or an `AdapterError` already
 //! classified for transport failures (timeout, refused, reset). It also owns the SSRF guards
-//! of CONTRACT §4 and sends the request id of CONTRACT §6 to every provider.
+//! of docs/operations.md and sends the request id of docs/architecture.md to every provider.
 
 mod base_url;
 mod ip;
@@ -26,7 +26,7 @@ pub use ip::is_forbidden_ip;
 pub use request_id::{current_request_id, with_request_id};
 pub use retry::retry_after;
 
-/// The header carrying the request id to providers (CONTRACT §6).
+/// The header carrying the request id to providers (docs/architecture.md).
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Largest provider answer read into memory; a bigger one is treated as unreadable rather

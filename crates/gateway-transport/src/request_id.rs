@@ -1,4 +1,4 @@
-//! The request id of CONTRACT §6, carried from the API layer to every provider call without
+//! The request id of docs/architecture.md, carried from the API layer to every provider call without
 //! threading it through each adapter method.
 
 use std::future::Future;

@@ -1,4 +1,4 @@
-//! Connect-time DNS guard (CONTRACT §4): a host that passed the base-URL check can be made to
+//! Connect-time DNS guard (docs/operations.md): a host that passed the base-URL check can be made to
 //! resolve to a private address later (DNS rebinding), so every connection the shared client
 //! opens resolves through this filter when private base URLs are not allowed.
 

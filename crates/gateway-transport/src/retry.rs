@@ -1,4 +1,4 @@
-//! `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
+//! `Retry-After` (RFC 9110, section 10.2.3): delay-seconds or an HTTP-date.
 
 use std::time::{Duration, SystemTime};
 

@@ -1,4 +1,4 @@
-//! `/admin/*`: tenant and API-key management for the operator (CONTRACT §3). Off unless
+//! `/admin/*`: tenant and API-key management for the operator (docs/operations.md). Off unless
 //! `CRM_GATEWAY_ADMIN_TOKEN` is set.
 
 use axum::extract::State;

@@ -1,4 +1,4 @@
-//! `/crm/contacts`: the unified contact API (CONTRACT §5). Reads and writes go live to the
+//! `/crm/contacts`: the unified contact API (docs/mapping.md). Reads and writes go live to the
 //! provider; the index keeps the gateway's ids, remote timestamps and deletion state.
 
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! `/credentials`: store, read, rotate, delete and check one CRM account's credential
-//! (CONTRACT §4). Secrets go in and never come out.
+//! (docs/operations.md). Secrets go in and never come out.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! Bird's access-key check and workspace check (providers.md §1.2).
+//! Bird's access-key check and workspace check (docs/providers/bird.md).
 
 use axum::http::{header, HeaderMap};
 
@@ -7,7 +7,7 @@ use crate::{BIRD_SANDBOX_KEY, BIRD_SANDBOX_WORKSPACE};
 
 /// Accepts `Authorization: AccessKey <key>` only. The scheme word is compared
 /// case-insensitively as RFC 9110 allows; `Bearer` (the generated samples' `Bearer JWT`) and
-/// anything else is 401 (providers.md §1.2, Simulator line).
+/// anything else is 401 (docs/providers/bird.md, Simulator line).
 pub(crate) fn check(headers: &HeaderMap) -> Result<(), BirdError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(BirdError::unauthorized(
@@ -33,7 +33,7 @@ pub(crate) fn check(headers: &HeaderMap) -> Result<(), BirdError> {
 
 /// The path's workspace must be the sandbox workspace. A value that is not a UUID is 400
 /// `InvalidParameter` (the path parameter is typed `string · uuid`, and the get page documents
-/// a 4xx "request is invalid"); a well-formed but unknown UUID is 404 (§1.3).
+/// a 4xx "request is invalid"); a well-formed but unknown UUID is 404 (docs/providers/bird.md).
 pub(crate) fn check_workspace(workspace_id: &str) -> Result<(), BirdError> {
     let Ok(parsed) = uuid::Uuid::parse_str(workspace_id) else {
         return Err(BirdError::invalid_parameter(format!(

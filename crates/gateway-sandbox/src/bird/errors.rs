@@ -1,5 +1,5 @@
 //! Bird's error body `{"code": "<PascalCase>", "message": "…"}` and the code for each status
-//! (providers.md §1.11: only `InvalidPayload` is observed, the rest is the Simulator line).
+//! (docs/providers/bird.md: only `InvalidPayload` is observed, the rest is the Simulator line).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -77,7 +77,7 @@ pub(crate) fn code_for(status: StatusCode) -> String {
 
 impl IntoResponse for BirdError {
     fn into_response(self) -> Response {
-        // Deliberately no Retry-After on 429: Bird documents none (providers.md §1.12), and
+        // Deliberately no Retry-After on 429: Bird documents none (docs/providers/bird.md), and
         // the gateway's own backoff path must be exercised.
         (
             self.status,

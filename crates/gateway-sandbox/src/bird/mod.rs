@@ -1,4 +1,4 @@
-//! The Bird workspace Contacts API simulator (providers.md §1), mounted under `/bird`: one
+//! The Bird workspace Contacts API simulator (docs/providers/bird.md), mounted under `/bird`: one
 //! workspace (`BIRD_SANDBOX_WORKSPACE`), one access key (`BIRD_SANDBOX_KEY`), hard deletes.
 
 mod auth;
@@ -31,7 +31,7 @@ pub(crate) struct Bird {
     store: Mutex<BirdStore>,
     rng: SimRng,
     tokens: TokenSigner,
-    /// The `timezone` attribute the server shows on contacts (§1.4).
+    /// The `timezone` attribute the server shows on contacts (docs/providers/bird.md).
     timezone: String,
 }
 
@@ -86,7 +86,7 @@ impl Simulator for Bird {
     }
 
     /// The Channels API figures on the same host: GET 50/s, POST 500/s per workspace
-    /// (§1.12, documented for Channels only). PATCH and DELETE take the POST figure.
+    /// (docs/providers/bird.md, documented for Channels only). PATCH and DELETE take the POST figure.
     fn default_rate_limit(&self, method: &Method) -> u32 {
         if method == Method::GET {
             50

@@ -1,5 +1,5 @@
-//! Bird's contact and identifier as stored and as rendered (providers.md §1.4, §1.7), and the
-//! validation of create, update and identifier bodies (§1.5–§1.7).
+//! Bird's contact and identifier as stored and as rendered (docs/providers/bird.md), and the
+//! validation of create, update and identifier bodies (docs/providers/bird.md).
 //!
 //! Error-status decision (the docs are silent): a body that is not JSON is 400
 //! `InvalidParameter`; JSON of the wrong shape or type, or breaking a documented limit, is 422
@@ -18,12 +18,12 @@ pub(crate) const EMAIL: &str = "emailaddress";
 pub(crate) const PHONE: &str = "phonenumber";
 const VISITOR: &str = "visitorid";
 
-/// `displayName` is 1–150 characters (§1.5, seed); counted in Unicode scalar values.
+/// `displayName` is 1–150 characters (docs/providers/bird.md, seed); counted in Unicode scalar values.
 const DISPLAY_NAME_MAX: usize = 150;
-/// Identifier key 1–64, value 1–500 characters (§1.7, documented).
+/// Identifier key 1–64, value 1–500 characters (docs/providers/bird.md, documented).
 const IDENT_KEY_MAX: usize = 64;
 const IDENT_VALUE_MAX: usize = 500;
-/// `accountIds` / `listIds` hold 1–10 items on create; PATCH arrays at most 10 (§1.5, §1.6).
+/// `accountIds` / `listIds` hold 1–10 items on create; PATCH arrays at most 10 (docs/providers/bird.md).
 const REF_ARRAY_MAX: usize = 10;
 
 /// An attribute or identifier key. Shared, and interned for the keys every contact has, so a
@@ -78,7 +78,7 @@ impl Identifier {
         &*self.key == k && &*self.value == v
     }
 
-    /// `{contactId, key, value, properties, createdAt}` (§1.3, list identifiers).
+    /// `{contactId, key, value, properties, createdAt}` (docs/providers/bird.md, list identifiers).
     pub(crate) fn render(&self, contact_id: Uuid) -> Value {
         json!({
             "contactId": contact_id.to_string(),
@@ -119,7 +119,7 @@ pub(crate) struct Contact {
     server_attrs: u8,
 }
 
-/// Bird adds `initialReference` (a uuid) and `timezone` to every new contact (§1.4,
+/// Bird adds `initialReference` (a uuid) and `timezone` to every new contact (docs/providers/bird.md,
 /// documented examples). They are derived at render time rather than stored, which saves a
 /// fifth of the memory of a million seeded contacts, until a client writes either key.
 const SERVER_REFERENCE: u8 = 1;
@@ -190,7 +190,7 @@ impl Contact {
             .map(|(_, v)| v)
     }
 
-    /// Sets an attribute; `null` removes it (PATCH semantics, §1.6).
+    /// Sets an attribute; `null` removes it (PATCH semantics, docs/providers/bird.md).
     pub(crate) fn set_attribute(&mut self, name: &str, value: Value) {
         // Writing a server-added key replaces (or with null, clears) the derived value.
         match name {
@@ -231,7 +231,7 @@ impl Contact {
     }
 
     /// `computedDisplayName`: `displayName` attribute → `firstName` attribute → first
-    /// `emailaddress` → first `phonenumber` (§1.4, seed).
+    /// `emailaddress` → first `phonenumber` (docs/providers/bird.md, seed).
     fn computed_display_name(&self) -> Option<String> {
         let attr = |k: &str| match self.attribute(k) {
             Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
@@ -262,7 +262,7 @@ impl Contact {
         if self.server_attrs & SERVER_TIMEZONE != 0 {
             attrs.insert(TIMEZONE.to_owned(), json!(timezone));
         }
-        // Identifiers are mirrored into attributes as arrays (§1.4, documented examples).
+        // Identifiers are mirrored into attributes as arrays (docs/providers/bird.md, documented examples).
         for key in [EMAIL, PHONE] {
             let values: Vec<Value> = self
                 .identifiers
@@ -311,7 +311,7 @@ impl Contact {
                 }
             }
         }
-        // Anonymous: no identifiers, or only `visitorid` ones (§1.4, seed).
+        // Anonymous: no identifiers, or only `visitorid` ones (docs/providers/bird.md, seed).
         let anonymous = self.identifiers.iter().all(|i| &*i.key == VISITOR);
         out.insert("isAnonymous".into(), json!(anonymous));
         Value::Object(out)
@@ -394,7 +394,7 @@ fn display_name(v: &Value, field_name: &str) -> Result<String, BirdError> {
     Ok(s.clone())
 }
 
-/// E.164: `+`, a non-zero digit, then 1–14 more digits (§1.7, Simulator line).
+/// E.164: `+`, a non-zero digit, then 1–14 more digits (docs/providers/bird.md, Simulator line).
 pub(crate) fn is_e164(s: &str) -> bool {
     let Some(digits) = s.strip_prefix('+') else {
         return false;
@@ -405,7 +405,7 @@ pub(crate) fn is_e164(s: &str) -> bool {
         && !digits.starts_with('0')
 }
 
-/// Exactly one `@` with something on both sides (§1.7, Simulator line).
+/// Exactly one `@` with something on both sides (docs/providers/bird.md, Simulator line).
 pub(crate) fn is_email(s: &str) -> bool {
     let mut parts = s.split('@');
     matches!(
@@ -501,7 +501,7 @@ fn identifier_list(v: &Value, name: &str) -> Result<Vec<IdentifierInput>, BirdEr
     Ok(out)
 }
 
-/// Attribute keys follow the attribute-definition key pattern `^[A-Za-z\d_-]{1,64}$` (§1.8).
+/// Attribute keys follow the attribute-definition key pattern `^[A-Za-z\d_-]{1,64}$` (docs/providers/bird.md).
 fn attribute_key(key: &str) -> Result<(), BirdError> {
     let ok = !key.is_empty()
         && key.len() <= 64
@@ -516,7 +516,7 @@ fn attribute_key(key: &str) -> Result<(), BirdError> {
     Ok(())
 }
 
-/// Values: boolean, number, string, a non-empty array of those, or null (§1.5, documented).
+/// Values: boolean, number, string, a non-empty array of those, or null (docs/providers/bird.md, documented).
 fn attribute_value(key: &str, v: &Value) -> Result<(), BirdError> {
     let scalar = |v: &Value| matches!(v, Value::Bool(_) | Value::Number(_) | Value::String(_));
     match v {
@@ -540,7 +540,7 @@ fn attributes(v: &Value) -> Result<Vec<(String, Value)>, BirdError> {
             type_name(v)
         )));
     };
-    // Identifiers are read-only attributes: the observed 422 (§1.6, `[observed]`). Every
+    // Identifiers are read-only attributes: the observed 422 (docs/providers/bird.md, `[observed]`). Every
     // read-only key is reported, joined with `;` like the observed message.
     let read_only: Vec<&str> = map
         .keys()
@@ -610,7 +610,7 @@ fn string_array(
     Ok(out)
 }
 
-/// Validates a create body (§1.5). Unknown top-level keys are allowed and ignored
+/// Validates a create body (docs/providers/bird.md). Unknown top-level keys are allowed and ignored
 /// ("Other properties: any").
 pub(crate) fn parse_create(body: &Value) -> Result<NewContact, BirdError> {
     let obj = as_object(body, "request body")?;
@@ -626,7 +626,7 @@ pub(crate) fn parse_create(body: &Value) -> Result<NewContact, BirdError> {
         Some(v) => attributes(v)?,
         None => Vec::new(),
     };
-    // The body's displayName is stored as the `displayName` attribute (§1.4, Simulator line).
+    // The body's displayName is stored as the `displayName` attribute (docs/providers/bird.md, Simulator line).
     attrs.retain(|(k, v)| k != "displayName" && !v.is_null());
     attrs.push(("displayName".to_owned(), Value::String(display)));
     attrs.sort_by(|a, b| a.0.cmp(&b.0));
@@ -653,7 +653,7 @@ pub(crate) fn parse_create(body: &Value) -> Result<NewContact, BirdError> {
     })
 }
 
-/// Validates a PATCH body (§1.6). Everything is checked before anything is applied, so a 422
+/// Validates a PATCH body (docs/providers/bird.md). Everything is checked before anything is applied, so a 422
 /// leaves the contact untouched.
 pub(crate) fn parse_patch(body: &Value) -> Result<ContactPatch, BirdError> {
     let obj = as_object(body, "request body")?;
@@ -707,7 +707,7 @@ pub(crate) fn parse_patch(body: &Value) -> Result<ContactPatch, BirdError> {
     patch.add_company_refs = arr("addCompanyRefs", 0, None, false)?.unwrap_or_default();
     patch.remove_company_refs = arr("removeCompanyRefs", 0, None, false)?.unwrap_or_default();
 
-    // `identifiers` (deprecated on the upsert page) and `addIdentifiers` both add (§1.6).
+    // `identifiers` (deprecated on the upsert page) and `addIdentifiers` both add (docs/providers/bird.md).
     for name in ["identifiers", "addIdentifiers"] {
         if let Some(v) = field(obj, name) {
             for ident in identifier_list(v, name)? {

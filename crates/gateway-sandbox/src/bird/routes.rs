@@ -1,5 +1,5 @@
-//! Bird's workspace Contacts API routes (providers.md §1.3): list, create, get, update,
-//! delete, search, and the contact identifier endpoints, with Bird's paging (§1.9).
+//! Bird's workspace Contacts API routes (docs/providers/bird.md): list, create, get, update,
+//! delete, search, and the contact identifier endpoints, with Bird's paging (docs/providers/bird.md).
 
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use super::{auth, Bird};
 use crate::faults::provider_calls;
 use crate::state::lock;
 
-/// `limit` is 1–100, default 10; `pageToken` at most 8000 characters (§1.9, documented).
+/// `limit` is 1–100, default 10; `pageToken` at most 8000 characters (docs/providers/bird.md, documented).
 const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 100;
 const MAX_TOKEN_LEN: usize = 8000;
@@ -73,7 +73,7 @@ fn body_error(e: BytesRejection) -> BirdError {
 }
 
 /// A contact id that is not a UUID cannot exist: 404, like an unknown one (`contactId` is a
-/// plain string in the docs, §1.2).
+/// plain string in the docs, docs/providers/bird.md).
 fn contact_id(raw: &str) -> Result<Uuid, BirdError> {
     Uuid::parse_str(raw).map_err(|_| BirdError::not_found("contact not found"))
 }
@@ -85,7 +85,7 @@ fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
 }
 
 /// `attribute` (string[]) on get and update: accepted as repeated `attribute=a&attribute=b`
-/// and as `attribute[]=a` (§1.4).
+/// and as `attribute[]=a` (docs/providers/bird.md).
 fn extra_attributes(query: Option<&str>) -> Vec<String> {
     query_pairs(query)
         .into_iter()
@@ -102,7 +102,7 @@ struct PageParams {
 
 impl PageParams {
     /// 400 `InvalidParameter` for a limit outside 1–100 or a reverse that is not a boolean
-    /// (§1.9, Simulator line). An empty `pageToken` means the first page.
+    /// (docs/providers/bird.md, Simulator line). An empty `pageToken` means the first page.
     fn parse(query: Option<&str>) -> Result<Self, BirdError> {
         let mut p = Self {
             limit: DEFAULT_LIMIT,
@@ -152,7 +152,7 @@ fn bad_token() -> BirdError {
 }
 
 /// A page of `results`, with `nextPageToken` only when more follow: absent on the last page
-/// (§1.9, documented).
+/// (docs/providers/bird.md, documented).
 fn page_body(results: Vec<Value>, next: Option<String>) -> Json<Value> {
     let mut body = json!({ "results": results });
     if let (Some(obj), Some(token)) = (body.as_object_mut(), next) {
@@ -284,7 +284,7 @@ async fn delete_contact(
     let Path((ws, cid)) = path.map_err(path_error)?;
     auth::check_workspace(&ws)?;
     let id = contact_id(&cid)?;
-    // Hard delete; a repeated or unknown id is 404 (§1.10, documented).
+    // Hard delete; a repeated or unknown id is 404 (docs/providers/bird.md, documented).
     if lock(&bird.store).delete(&id) {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {

@@ -138,7 +138,7 @@ impl BirdStore {
         }
     }
 
-    /// 409 when another contact than `owner` holds the identifier (§1.5, §1.7).
+    /// 409 when another contact than `owner` holds the identifier (docs/providers/bird.md).
     fn check_free(&self, ident: &IdentifierInput, owner: Option<Uuid>) -> Result<(), BirdError> {
         match self.holder(&ident.key, &ident.value) {
             Some(other) if Some(other) != owner => Err(BirdError::conflict(format!(
@@ -224,7 +224,7 @@ impl BirdStore {
         }
     }
 
-    /// Hard delete (§1.10): gone from get, list and the identifier index.
+    /// Hard delete (docs/providers/bird.md): gone from get, list and the identifier index.
     pub(crate) fn delete(&mut self, id: &Uuid) -> bool {
         let Some(contact) = self.contacts.remove(id) else {
             return false;
@@ -235,7 +235,7 @@ impl BirdStore {
         true
     }
 
-    /// Applies a validated PATCH (§1.6). Conflicts are checked before anything changes.
+    /// Applies a validated PATCH (docs/providers/bird.md). Conflicts are checked before anything changes.
     pub(crate) fn patch(
         &mut self,
         id: &Uuid,
@@ -304,7 +304,7 @@ impl BirdStore {
             .ok_or_else(|| BirdError::not_found("contact not found"))
     }
 
-    /// Adds one identifier (§1.3): 404 unknown contact, 409 when any contact (this one
+    /// Adds one identifier (docs/providers/bird.md): 404 unknown contact, 409 when any contact (this one
     /// included) already holds it.
     pub(crate) fn add_identifier(
         &mut self,
@@ -340,7 +340,7 @@ impl BirdStore {
         Ok(ident)
     }
 
-    /// Removes one identifier (§1.3): 404 for an unknown contact or identifier.
+    /// Removes one identifier (docs/providers/bird.md): 404 for an unknown contact or identifier.
     pub(crate) fn remove_identifier(
         &mut self,
         id: &Uuid,
@@ -360,7 +360,7 @@ impl BirdStore {
     }
 }
 
-/// `set` replaces when given, then `add` and `remove` change it (§1.6, inferred from names).
+/// `set` replaces when given, then `add` and `remove` change it (docs/providers/bird.md, inferred from names).
 fn apply_set(
     target: &mut Vec<String>,
     set: Option<Vec<String>>,

@@ -1,4 +1,4 @@
-//! iClosed's API-key check (providers.md §3.3, Simulator line).
+//! iClosed's API-key check (docs/providers/iclosed.md, Simulator line).
 
 use axum::http::{header, HeaderMap};
 

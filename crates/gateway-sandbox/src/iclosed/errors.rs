@@ -1,4 +1,4 @@
-//! iClosed's error bodies (providers.md §3.9): the "V1 Zod Validation" 400 for every `/v1`
+//! iClosed's error bodies (docs/providers/iclosed.md): the "V1 Zod Validation" 400 for every `/v1`
 //! validation failure, `{"message", "code"?}` for 401/403/404/500 and other statuses, and the
 //! documented 429 body with a `Retry-After` header.
 
@@ -26,12 +26,12 @@ pub(crate) enum IclosedError {
         message: String,
         code: Option<String>,
     },
-    /// 429 `RATE_LIMIT_EXCEEDED` (§3.9, §3.10).
+    /// 429 `RATE_LIMIT_EXCEEDED` (docs/providers/iclosed.md).
     RateLimited { retry_after_secs: u64, points: u32 },
 }
 
 impl IclosedError {
-    /// 401 for a missing header, another scheme or a key without `iclosed_`/`iclosed-` (§3.3).
+    /// 401 for a missing header, another scheme or a key without `iclosed_`/`iclosed-` (docs/providers/iclosed.md).
     pub(crate) fn missing_key() -> Self {
         Self::Plain {
             status: StatusCode::UNAUTHORIZED,
@@ -40,7 +40,7 @@ impl IclosedError {
         }
     }
 
-    /// 401 for a well-formed but unknown key: no `code`, as probed live (§3.3).
+    /// 401 for a well-formed but unknown key: no `code`, as probed live (docs/providers/iclosed.md).
     pub(crate) fn invalid_key() -> Self {
         Self::Plain {
             status: StatusCode::UNAUTHORIZED,
@@ -57,7 +57,7 @@ impl IclosedError {
         }
     }
 
-    /// Unknown route or method (§3.4 Simulator line): no `code`.
+    /// Unknown route or method (docs/providers/iclosed.md Simulator line): no `code`.
     pub(crate) fn route_not_found() -> Self {
         Self::Plain {
             status: StatusCode::NOT_FOUND,
@@ -199,7 +199,7 @@ impl IntoResponse for IclosedError {
                     "limit": {"points": points, "windowSec": 1},
                 });
                 let mut resp = (status, Json(body)).into_response();
-                // Retry-After only: no RateLimit-* / X-RateLimit-* headers (§3.10 Simulator).
+                // Retry-After only: no RateLimit-* / X-RateLimit-* headers (docs/providers/iclosed.md Simulator).
                 if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                     resp.headers_mut().insert(header::RETRY_AFTER, v);
                 }

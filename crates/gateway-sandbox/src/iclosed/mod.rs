@@ -1,4 +1,4 @@
-//! The iClosed public API v1 simulator (providers.md §3), mounted under `/iclosed` (standing
+//! The iClosed public API v1 simulator (docs/providers/iclosed.md), mounted under `/iclosed` (standing
 //! for `https://public.api.iclosed.io`): one account, one key (`ICLOSED_SANDBOX_KEY`), integer
 //! ids, soft deletes only through `_sim`, the V1 zod 400 shape, and iClosed's 429 body with
 //! `Retry-After` when rate limiting is switched on.
@@ -26,7 +26,7 @@ use crate::SandboxConfig;
 use errors::IclosedError;
 use store::IclosedStore;
 
-/// 20 requests per second per endpoint per account (§3.10, Startup plan).
+/// 20 requests per second per endpoint per account (docs/providers/iclosed.md, Startup plan).
 const DEFAULT_RATE_LIMIT: u32 = 20;
 
 /// One simulated iClosed account.

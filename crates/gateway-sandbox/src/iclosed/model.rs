@@ -1,5 +1,5 @@
-//! iClosed's contact as stored and as rendered (providers.md §3.6), and the validation of the
-//! create and update bodies (§3.4, §3.5) the way the API's zod schemas do it: every failing
+//! iClosed's contact as stored and as rendered (docs/providers/iclosed.md), and the validation of the
+//! create and update bodies (docs/providers/iclosed.md) the way the API's zod schemas do it: every failing
 //! field is reported, each with every failing check; unknown keys are stripped; lengths are
 //! JavaScript `.length` (UTF-16 code units).
 
@@ -13,7 +13,7 @@ use crate::state::rfc3339_ms;
 pub(crate) const ACCOUNT_ID: u64 = 1;
 pub(crate) const USER_ID: u64 = 1;
 
-/// Limits of the create body (§3.5, seed), in UTF-16 code units.
+/// Limits of the create body (docs/providers/iclosed.md, seed), in UTF-16 code units.
 const NAME_MAX: usize = 25;
 const EMAIL_MAX: usize = 255;
 const PHONE_MAX: usize = 20;
@@ -25,7 +25,7 @@ const TIME_ZONE_MAX: usize = 50;
 const IP_ADDRESS_MAX: usize = 45;
 const REFERRER_URL_MAX: usize = 500;
 
-/// `status` on create and update (§3.5).
+/// `status` on create and update (docs/providers/iclosed.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Status {
     Potential,
@@ -78,7 +78,7 @@ pub(crate) struct Contact {
     pub(crate) time_zone: Text,
     pub(crate) ip_address: Text,
     pub(crate) referrer_url: Text,
-    /// Kept but not rendered: the contact object has no event field (§3.6).
+    /// Kept but not rendered: the contact object has no event field (docs/providers/iclosed.md).
     pub(crate) event_name: Text,
     /// The `utm` query pairs, in order, each key once (last value wins).
     pub(crate) tracking: Option<Box<[UtmPair]>>,
@@ -147,7 +147,7 @@ impl Contact {
         format!("contact_{}", String::from_utf8_lossy(&self.preview_id))
     }
 
-    /// The contact object (§3.6) plus `secondary_email`/`secondary_phoneNumber` (webhook
+    /// The contact object (docs/providers/iclosed.md) plus `secondary_email`/`secondary_phoneNumber` (webhook
     /// payloads carry them); unset fields are `null`, `tracking` is `{}` without a `utm`.
     pub(crate) fn render(&self) -> Value {
         let t = |v: &Text| {
@@ -260,7 +260,7 @@ fn max_message(max: usize) -> String {
     format!("String must contain at most {max} character(s)")
 }
 
-/// The seed's email pattern (§3.5):
+/// The seed's email pattern (docs/providers/iclosed.md):
 /// `^(?!\.)(?!.*\.\.)([A-Za-z0-9_'+\-\.]*)[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$`,
 /// matched by hand (the look-aheads are beyond the `regex` crate).
 pub(crate) fn is_email(s: &str) -> bool {
@@ -290,13 +290,13 @@ pub(crate) fn is_email(s: &str) -> bool {
     })
 }
 
-/// `^\+?\d+$` (§3.5): no spaces, dashes or brackets; JavaScript's `\d` is ASCII only.
+/// `^\+?\d+$` (docs/providers/iclosed.md): no spaces, dashes or brackets; JavaScript's `\d` is ASCII only.
 pub(crate) fn is_phone(s: &str) -> bool {
     let digits = s.strip_prefix('+').unwrap_or(s);
     !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// The seed's `joinedTime` pattern (zod's `.datetime()`, §3.5), matched by hand, and the
+/// The seed's `joinedTime` pattern (zod's `.datetime()`, docs/providers/iclosed.md), matched by hand, and the
 /// instant in milliseconds: `YYYY-MM-DDTHH:MM`, optional `:SS` and then an optional fraction,
 /// then `Z`; calendar-valid days, Feb 29 only in Gregorian leap years (year 0000 included); no
 /// offsets.
@@ -442,7 +442,7 @@ fn body_object<'a>(body: &'a Value, issues: &mut Issues) -> Option<&'a Map<Strin
     }
 }
 
-/// Validates a `POST /v1/contacts` body (§3.5). No field is required (seed); `eventName`
+/// Validates a `POST /v1/contacts` body (docs/providers/iclosed.md). No field is required (seed); `eventName`
 /// and `linkPrefix` are both accepted (≤255 each), other unknown keys are stripped.
 pub(crate) fn parse_create(body: &Value) -> Result<NewContact, IclosedError> {
     let mut issues = Issues::new("POST", "/v1/contacts");
@@ -488,7 +488,7 @@ pub(crate) fn parse_create(body: &Value) -> Result<NewContact, IclosedError> {
     })
 }
 
-/// Validates a `PUT /v1/contacts` body (§3.4): `id` a required integer, the create limits
+/// Validates a `PUT /v1/contacts` body (docs/providers/iclosed.md): `id` a required integer, the create limits
 /// for the other fields, the email and phone rules for their `secondary_*` twins.
 pub(crate) fn parse_update(body: &Value) -> Result<(u64, ContactUpdate), IclosedError> {
     let mut issues = Issues::new("PUT", "/v1/contacts");

@@ -1,4 +1,4 @@
-//! iClosed's public API v1 contact routes (providers.md §3.4): create, list, detail, update.
+//! iClosed's public API v1 contact routes (docs/providers/iclosed.md): create, list, detail, update.
 //! There is no delete route; anything else answers 404 `{"message":"Not found"}`.
 
 use std::collections::HashMap;
@@ -23,7 +23,7 @@ use super::{auth, Iclosed};
 use crate::faults::provider_calls;
 use crate::state::lock;
 
-/// `limit` at most 100, default 20; `page` zero-based (§3.4).
+/// `limit` at most 100, default 20; `page` zero-based (docs/providers/iclosed.md).
 const MAX_LIMIT: f64 = 100.0;
 
 /// The provider routes; stats keys read `GET /v1/contacts`, `GET /v1/contacts/detail`, …
@@ -157,7 +157,7 @@ const ORDER_COLUMNS: [&str; 7] = [
     "email",
 ];
 
-/// Validates the list query (§3.4). `eventIds` and other unknown parameters are ignored.
+/// Validates the list query (docs/providers/iclosed.md). `eventIds` and other unknown parameters are ignored.
 fn parse_list_query(query: Option<&str>) -> Result<ListQuery, IclosedError> {
     let q = query_map(query);
     let mut issues = Issues::new("GET", "/v1/contacts");
@@ -252,7 +252,7 @@ async fn create_contact(
     // Read under the lock so createdAt order is id order.
     let now = ic.core.clock.now_ms();
     let contact = store.create(new, preview, now);
-    // 201 (§3.4 Simulator line), the contact nested under data.contact (seed).
+    // 201 (docs/providers/iclosed.md Simulator line), the contact nested under data.contact (seed).
     Ok((
         StatusCode::CREATED,
         Json(json!({"data": {"contact": contact.render()}})),
@@ -285,7 +285,7 @@ async fn get_contact(
     // `includeUtms` is accepted and ignored: `tracking` is always rendered.
     let id = id.filter(|n| *n >= 1.0).map(|n| n as u64).unwrap_or(0);
     let store = lock(&ic.store);
-    // Soft-deleted contacts are still answered, with deletedAt set (§3.4 Simulator line).
+    // Soft-deleted contacts are still answered, with deletedAt set (docs/providers/iclosed.md Simulator line).
     let contact = store.get(id).ok_or_else(IclosedError::contact_not_found)?;
     Ok(Json(json!({"data": contact.render()})).into_response())
 }

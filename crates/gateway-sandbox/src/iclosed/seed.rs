@@ -67,7 +67,7 @@ const PLACES: &[(&str, usize, &str, &str)] = &[
 
 const PREVIEW_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-/// A random `previewId` suffix (`contact_Ll2PXG6CAOsj`, §3.6).
+/// A random `previewId` suffix (`contact_Ll2PXG6CAOsj`, docs/providers/iclosed.md).
 pub(crate) fn preview_id(rng: &mut StdRng) -> [u8; 12] {
     let mut id = [0u8; 12];
     for b in &mut id {

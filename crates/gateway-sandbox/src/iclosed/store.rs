@@ -1,5 +1,5 @@
 //! The iClosed account's contacts in memory. Ids are sequential integers and contacts are
-//! never removed (deletion is soft, §3.6), so they live in a vector indexed by id: a default
+//! never removed (deletion is soft, docs/providers/iclosed.md), so they live in a vector indexed by id: a default
 //! list page (id order) is O(page + soft-deleted) even with a million contacts.
 
 use std::cmp::Ordering;
@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 use super::errors::IclosedError;
 use super::model::{Contact, ContactUpdate, NewContact, USER_ID};
 
-/// `orderColumn` (§3.4).
+/// `orderColumn` (docs/providers/iclosed.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Column {
     Id,
@@ -140,7 +140,7 @@ pub(crate) struct IclosedStore {
     contacts: Vec<Contact>,
     /// Positions of soft-deleted contacts, ascending.
     deleted: Vec<usize>,
-    /// One numeric id per distinct tag (§3.6 Simulator line).
+    /// One numeric id per distinct tag (docs/providers/iclosed.md Simulator line).
     tags: FxHashMap<Box<str>, u32>,
     /// Numbers seeded contacts across seed calls so their emails and phones stay unique.
     pub(crate) seed_seq: u64,
@@ -197,7 +197,7 @@ impl IclosedStore {
         &self.contacts[last]
     }
 
-    /// Creates a contact. Duplicate emails are allowed (undocumented, §3.8).
+    /// Creates a contact. Duplicate emails are allowed (undocumented, docs/providers/iclosed.md).
     pub(crate) fn create(
         &mut self,
         new: NewContact,

@@ -1,4 +1,4 @@
-//! Karia's API-key check and organisation/workspace scope (providers.md §2.2, §2.7).
+//! Karia's API-key check and organisation/workspace scope (docs/providers/karia.md).
 
 use axum::http::{header, HeaderMap};
 
@@ -9,7 +9,7 @@ use crate::{KARIA_SANDBOX_KEY, KARIA_SANDBOX_ORGANISATION, KARIA_SANDBOX_WORKSPA
 const API_KEY_HEADER: &str = "x-api-key";
 
 /// Accepts `x-api-key: <key>` (reference) or `Authorization: Bearer <key>` (seed), the scheme
-/// word compared case-insensitively (§2.2, Simulator line). The call passes when any key
+/// word compared case-insensitively (docs/providers/karia.md, Simulator line). The call passes when any key
 /// presented is the sandbox key (adapters send both headers with the same key). Neither
 /// header present, or both empty: 401 "Authorization not provided"; a key that is wrong or an
 /// `Authorization` scheme other than Bearer: 401 "Invalid API key" / "… scheme".
@@ -48,7 +48,7 @@ pub(crate) fn check(headers: &HeaderMap) -> Result<(), KariaError> {
 }
 
 /// The sandbox key reaches organisation 1 only; any other value (another number, `org_123`,
-/// garbage) is 403 `FORBIDDEN` (§2.7, Simulator line).
+/// garbage) is 403 `FORBIDDEN` (docs/providers/karia.md, Simulator line).
 pub(crate) fn check_organisation(org_id: &str) -> Result<(), KariaError> {
     if same_id(org_id, KARIA_SANDBOX_ORGANISATION) {
         Ok(())

@@ -1,5 +1,5 @@
-//! Karia's error body `{"code": "<UPPER_SNAKE>", "message": "…", "issues": […]}` (providers.md
-//! §2.7): the documented codes and messages, the tRPC codes inferred for the other statuses,
+//! Karia's error body `{"code": "<UPPER_SNAKE>", "message": "…", "issues": […]}` (docs/providers/
+//! docs/providers/karia.md): the documented codes and messages, the tRPC codes inferred for the other statuses,
 //! and zod-style issues `{code, message, path}` on validation errors.
 
 use axum::http::StatusCode;
@@ -51,7 +51,7 @@ impl KariaError {
         Self::new(status, default_message(status))
     }
 
-    /// 400 `BAD_REQUEST` "Invalid input data" with the validation issues (§2.7).
+    /// 400 `BAD_REQUEST` "Invalid input data" with the validation issues (docs/providers/karia.md).
     pub(crate) fn invalid(issues: Vec<Issue>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
@@ -77,7 +77,7 @@ impl KariaError {
     }
 }
 
-/// The documented messages (§2.7) and plain ones for the inferred codes.
+/// The documented messages (docs/providers/karia.md) and plain ones for the inferred codes.
 pub(crate) fn default_message(status: StatusCode) -> &'static str {
     match status.as_u16() {
         400 => "Invalid input data",
@@ -94,7 +94,7 @@ pub(crate) fn default_message(status: StatusCode) -> &'static str {
 }
 
 /// The `code` sent with `status`: the tRPC error-code vocabulary the documented codes belong
-/// to (§2.7, inferred), else the reason phrase in UPPER_SNAKE so any fault status still has a
+/// to (docs/providers/karia.md, inferred), else the reason phrase in UPPER_SNAKE so any fault status still has a
 /// provider-shaped body.
 pub(crate) fn code_for(status: StatusCode) -> String {
     let known = match status.as_u16() {
@@ -133,7 +133,7 @@ pub(crate) fn code_for(status: StatusCode) -> String {
 
 impl IntoResponse for KariaError {
     fn into_response(self) -> Response {
-        // No Retry-After on 429: nothing is documented (§2.9), and the gateway's own backoff
+        // No Retry-After on 429: nothing is documented (docs/providers/karia.md), and the gateway's own backoff
         // path must be exercised.
         (
             self.status,

@@ -1,4 +1,4 @@
-//! The Karia contact API simulator (providers.md §2), mounted under `/karia`: organisation 1,
+//! The Karia contact API simulator (docs/providers/karia.md), mounted under `/karia`: organisation 1,
 //! workspace 1, one API key (`KARIA_SANDBOX_KEY`), sequential int32 ids, soft deletes.
 
 mod auth;
@@ -25,7 +25,7 @@ use errors::KariaError;
 use store::KariaStore;
 
 /// Requests per second per route when rate limiting is switched on without a figure. Karia
-/// documents no limit (§2.9); 10/s is a deliberately low, round guess.
+/// documents no limit (docs/providers/karia.md); 10/s is a deliberately low, round guess.
 const DEFAULT_RATE_LIMIT: u32 = 10;
 
 /// Contacts generated and inserted per step of a seed call.
@@ -64,7 +64,7 @@ impl Simulator for Karia {
         &self.core
     }
 
-    /// Faults answer the documented body for the status (§2.7), whatever the message.
+    /// Faults answer the documented body for the status (docs/providers/karia.md), whatever the message.
     fn error_response(&self, status: StatusCode, _message: &str) -> Response {
         KariaError::status(status).into_response()
     }
@@ -119,7 +119,7 @@ impl Simulator for Karia {
         ids
     }
 
-    /// Soft delete, exactly like `DELETE …/contact/{contactId}` (CONTRACT §7).
+    /// Soft delete, exactly like `DELETE …/contact/{contactId}` (crates/gateway-sandbox/README.md).
     fn delete_out_of_band(&self, remote_id: &str) -> bool {
         let now = self.core.clock.now_ms();
         let mut store = lock(&self.store);

@@ -1,7 +1,7 @@
-//! Karia's contact, contact method and address as stored and rendered (providers.md §2.4),
-//! and the validation of the write bodies (§2.5, §2.8): JSON types only, zod-style issues.
+//! Karia's contact, contact method and address as stored and rendered (docs/providers/karia.md),
+//! and the validation of the write bodies (docs/providers/karia.md): JSON types only, zod-style issues.
 //!
-//! Unset fields render as `null`; timestamps as RFC 3339 UTC with milliseconds (§2.4,
+//! Unset fields render as `null`; timestamps as RFC 3339 UTC with milliseconds (docs/providers/karia.md,
 //! Simulator lines). Scalars are kept sparse (only the fields that hold a value) so a million
 //! seeded contacts stay small.
 
@@ -11,7 +11,7 @@ use super::errors::{Issue, KariaError};
 use crate::state::rfc3339_ms;
 use crate::KARIA_SANDBOX_USER_ID;
 
-/// The JSON type a writable contact field takes (§2.4 example values).
+/// The JSON type a writable contact field takes (docs/providers/karia.md example values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Str,
@@ -97,7 +97,7 @@ pub(crate) fn text(s: &str) -> Scalar {
     Scalar::Str(s.into())
 }
 
-/// One contact method `{id, type, value, contactId}` (§2.4).
+/// One contact method `{id, type, value, contactId}` (docs/providers/karia.md).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ContactMethod {
     pub(crate) id: i32,
@@ -117,7 +117,7 @@ impl ContactMethod {
 }
 
 /// The address fields clients write, in the order of the reference example. `postCode` is
-/// written `postcode` by the seed; both spellings are accepted (§2.5, Simulator line).
+/// written `postcode` by the seed; both spellings are accepted (docs/providers/karia.md, Simulator line).
 pub(crate) const ADDRESS_FIELDS: [&str; 11] = [
     "type",
     "addressLine1",
@@ -134,7 +134,7 @@ pub(crate) const ADDRESS_FIELDS: [&str; 11] = [
 
 pub(crate) type AddressFields = [Option<Box<str>>; 11];
 
-/// One address of a contact (§2.4). Addresses have no delete endpoint, so `deletedAt` stays
+/// One address of a contact (docs/providers/karia.md). Addresses have no delete endpoint, so `deletedAt` stays
 /// null; it is kept for the shape.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Address {
@@ -253,7 +253,7 @@ impl Contact {
         }
     }
 
-    /// The §2.4 contact object (bare; routes wrap it in `{"response": …}`).
+    /// The docs/providers/karia.md contact object (bare; routes wrap it in `{"response": …}`).
     pub(crate) fn render(&self) -> Value {
         let mut m = Map::new();
         m.insert("id".into(), json!(self.id));
@@ -354,7 +354,7 @@ fn object<'a>(v: &'a Value, issues: &mut Vec<Issue>) -> Option<&'a Map<String, V
     obj
 }
 
-/// A string field; `None` for null (nullable, §2.5 gives no required fields).
+/// A string field; `None` for null (nullable, docs/providers/karia.md gives no required fields).
 fn string(v: &Value, path: Vec<Value>, issues: &mut Vec<Issue>) -> Option<Box<str>> {
     match v {
         Value::String(s) => Some(s.as_str().into()),
@@ -490,7 +490,7 @@ fn scalars(obj: &Map<String, Value>, issues: &mut Vec<Issue>) -> Vec<(Field, Opt
     out
 }
 
-/// A non-empty string (contact method `type` and `value`, §2.5 Simulator line).
+/// A non-empty string (contact method `type` and `value`, docs/providers/karia.md Simulator line).
 fn required_text(
     obj: &Map<String, Value>,
     key: &str,
@@ -526,7 +526,7 @@ fn method(v: &Value, path: &[Value], issues: &mut Vec<Issue>) -> (String, String
 }
 
 /// Contact methods and addresses have their own endpoints: a non-empty list of either in a
-/// contact body is 400 rather than silently dropped (§2.5, §2.8; a simulator decision).
+/// contact body is 400 rather than silently dropped (docs/providers/karia.md; a simulator decision).
 fn own_endpoint_lists(obj: &Map<String, Value>, skip_methods: bool, issues: &mut Vec<Issue>) {
     let lists: &[(&str, &str)] = &[
         (
@@ -558,7 +558,7 @@ fn finish<T>(issues: Vec<Issue>, value: T) -> Result<T, KariaError> {
     }
 }
 
-/// `contact.create` (§2.5): scalar fields plus `contactMethods: [{type, value}]`.
+/// `contact.create` (docs/providers/karia.md): scalar fields plus `contactMethods: [{type, value}]`.
 pub(crate) fn parse_create(v: &Value) -> Result<NewContact, KariaError> {
     let mut issues = Vec::new();
     let Some(obj) = object(v, &mut issues) else {
@@ -590,7 +590,7 @@ pub(crate) fn parse_create(v: &Value) -> Result<NewContact, KariaError> {
     finish(issues, NewContact { scalars, methods })
 }
 
-/// `PATCH`/`PUT …/contact/{contactId}` (§2.8): scalar fields only; read-only keys (`id`,
+/// `PATCH`/`PUT …/contact/{contactId}` (docs/providers/karia.md): scalar fields only; read-only keys (`id`,
 /// `createdAt`, `referenceId`, …) are stripped; `version`, when given, must match.
 pub(crate) fn parse_patch(v: &Value) -> Result<ContactPatch, KariaError> {
     let mut issues = Vec::new();
@@ -610,14 +610,14 @@ pub(crate) fn parse_patch(v: &Value) -> Result<ContactPatch, KariaError> {
     finish(issues, ContactPatch { scalars, version })
 }
 
-/// `contact.method.create` body `{type, value}` (§2.5).
+/// `contact.method.create` body `{type, value}` (docs/providers/karia.md).
 pub(crate) fn parse_method(v: &Value) -> Result<(String, String), KariaError> {
     let mut issues = Vec::new();
     let m = method(v, &[], &mut issues);
     finish(issues, m)
 }
 
-/// `contact.address.create` body (§2.5): every field an optional string; `postcode` (seed)
+/// `contact.address.create` body (docs/providers/karia.md): every field an optional string; `postcode` (seed)
 /// and `postCode` (read model) both accepted, `postCode` winning when both hold a value.
 pub(crate) fn parse_address(v: &Value) -> Result<AddressFields, KariaError> {
     let mut issues = Vec::new();

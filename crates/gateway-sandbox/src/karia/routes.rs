@@ -1,5 +1,5 @@
-//! Karia's routes (providers.md §2.3, §2.8): utils, organisation and workspace discovery, and
-//! the workspace-scoped contact endpoints, every answer wrapped in `{"response": …}` (§2.6).
+//! Karia's routes (docs/providers/karia.md): utils, organisation and workspace discovery, and
+//! the workspace-scoped contact endpoints, every answer wrapped in `{"response": …}` (docs/providers/karia.md).
 
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ use super::{auth, Karia};
 use crate::faults::provider_calls;
 use crate::state::lock;
 
-/// `limit` default 50, at most 100; `offset` zero-based (§2.8, inferred).
+/// `limit` default 50, at most 100; `offset` zero-based (docs/providers/karia.md, inferred).
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 100;
 
@@ -56,7 +56,7 @@ pub(crate) async fn unknown_route() -> KariaError {
     KariaError::not_found()
 }
 
-/// Every success is `{"response": …}` with 200 (§2.5, §2.6 Simulator lines).
+/// Every success is `{"response": …}` with 200 (docs/providers/karia.md Simulator lines).
 fn ok(v: Value) -> Response {
     Json(json!({ "response": v })).into_response()
 }
@@ -202,7 +202,7 @@ async fn create_contact(
     let now = karia.core.clock.now_ms();
     let mut store = lock(&karia.store);
     let contact = store.create(new, now)?;
-    // 200, not 201: create responses are undocumented; tRPC-style mutations answer 200 (§2.5).
+    // 200, not 201: create responses are undocumented; tRPC-style mutations answer 200 (docs/providers/karia.md).
     Ok(ok(contact.render()))
 }
 
@@ -213,7 +213,7 @@ async fn get_contact(
 ) -> Result<Response, KariaError> {
     let id = contact_scope(&karia, &headers, path)?.ok_or_else(KariaError::not_found)?;
     let store = lock(&karia.store);
-    // Soft-deleted contacts are still answered, `deletedAt` set (§2.8).
+    // Soft-deleted contacts are still answered, `deletedAt` set (docs/providers/karia.md).
     let contact = store.get(id).ok_or_else(KariaError::not_found)?;
     Ok(ok(contact.render()))
 }

@@ -1,6 +1,6 @@
 //! Realistic, invented contacts for `POST /karia/_sim/seed`: varied names (accents
 //! included), an `example.*` email (RFC 2606) on every contact, an Australian mobile on most,
-//! and a street address on about a third (§2.5 shapes: `email`/`phone` methods, `current`
+//! and a street address on about a third (docs/providers/karia.md shapes: `email`/`phone` methods, `current`
 //! addresses).
 
 use rand::rngs::StdRng;

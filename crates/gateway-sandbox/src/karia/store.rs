@@ -1,7 +1,7 @@
-//! The Karia workspace's contacts in memory. Ids are sequential int32s (§2.4), so contacts
+//! The Karia workspace's contacts in memory. Ids are sequential int32s (docs/providers/karia.md), so contacts
 //! live in a vector indexed by id; a Fenwick tree over "live" flags turns an `offset` into the
 //! position of the offset-th contact that is not soft-deleted in O(log n), so offset paging
-//! stays cheap with a million contacts and any number of soft deletes (§2.8).
+//! stays cheap with a million contacts and any number of soft deletes (docs/providers/karia.md).
 
 use std::collections::BTreeSet;
 
@@ -144,7 +144,7 @@ impl KariaStore {
             .ok_or_else(KariaError::not_found)
     }
 
-    /// The id a path `contactId` names: the numeric id or the `referenceId` (§2.3).
+    /// The id a path `contactId` names: the numeric id or the `referenceId` (docs/providers/karia.md).
     pub(crate) fn resolve(&self, raw: &str) -> Option<i32> {
         let digits = raw.strip_prefix("contact_").unwrap_or(raw);
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -217,7 +217,7 @@ impl KariaStore {
         ids
     }
 
-    /// Up to `limit` live contacts from the `offset`-th live one, by id (§2.8).
+    /// Up to `limit` live contacts from the `offset`-th live one, by id (docs/providers/karia.md).
     /// Hidden ids (`hideFromListing`) are left out before the offset applies, as a lagging
     /// index would: a short page still means the end of the listing.
     pub(crate) fn page(
@@ -247,7 +247,7 @@ impl KariaStore {
             .collect()
     }
 
-    /// Partial update of scalar fields (§2.8): 404 for an unknown or soft-deleted contact,
+    /// Partial update of scalar fields (docs/providers/karia.md): 404 for an unknown or soft-deleted contact,
     /// 409 `CONFLICT` when the body's `version` is not the current one; bumps `version`.
     pub(crate) fn patch(
         &mut self,
@@ -272,7 +272,7 @@ impl KariaStore {
         Ok(c)
     }
 
-    /// Soft delete (§2.8): sets `deletedAt`, bumps `version`; the contact stays readable by
+    /// Soft delete (docs/providers/karia.md): sets `deletedAt`, bumps `version`; the contact stays readable by
     /// id but leaves the list. 404 when unknown or already deleted.
     pub(crate) fn soft_delete(&mut self, id: i32, now_ms: i64) -> Result<&Contact, KariaError> {
         let i = self.index(id).ok_or_else(KariaError::not_found)?;

@@ -163,7 +163,7 @@ impl CrmAdapter for BirdAdapter {
         })
     }
 
-    /// Identifiers change only through their own endpoints (§1.6), so an update is up to
+    /// Identifiers change only through their own endpoints (docs/providers/bird.md), so an update is up to
     /// four kinds of call: read, add identifiers, remove identifiers, then the PATCH whose
     /// answer is the result.
     #[tracing::instrument(skip_all, fields(provider = "bird", op = "update_contact"))]

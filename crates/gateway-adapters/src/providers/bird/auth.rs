@@ -1,4 +1,4 @@
-//! `Authorization: AccessKey <key>` (providers.md §1.2). The key stays in a `SecretString`
+//! `Authorization: AccessKey <key>` (docs/providers/bird.md). The key stays in a `SecretString`
 //! and is exposed only to build that header; nothing here prints it.
 
 use std::fmt;
@@ -42,7 +42,7 @@ impl BirdAuth {
     }
 }
 
-/// Printable ASCII without spaces: header bytes outside it are obsolete (RFC 9110 §5.5) and
+/// Printable ASCII without spaces: header bytes outside it are obsolete (RFC 9110, section 5.5) and
 /// would reach Bird as something other than the key the user typed.
 pub(super) fn key_shape_ok(key: &str) -> bool {
     !key.is_empty() && key.bytes().all(|b| (0x21..=0x7e).contains(&b))

@@ -1,4 +1,4 @@
-//! `BirdClient`: one method per Bird REST call (providers.md §1.3), wire types in and out.
+//! `BirdClient`: one method per Bird REST call (docs/providers/bird.md), wire types in and out.
 //! URLs are joined onto the credential's base URL segment by segment, so a remote id can
 //! never add path segments or a query.
 
@@ -97,7 +97,7 @@ impl BirdClient {
             .scrubbed(|text| self.auth.redact(text))
     }
 
-    /// `GET /contacts?limit=&pageToken=` (§1.9).
+    /// `GET /contacts?limit=&pageToken=` (docs/providers/bird.md).
     pub(super) async fn list(
         &self,
         limit: u32,
@@ -115,7 +115,7 @@ impl BirdClient {
         self.read(resp, &[200]).map_err(error::workspace_path)
     }
 
-    /// `POST /contacts`; 201 per the schema, 200 per the doc examples (§1.3).
+    /// `POST /contacts`; 201 per the schema, 200 per the doc examples (docs/providers/bird.md).
     pub(super) async fn create(
         &self,
         body: &wire::CreateContact,
@@ -134,7 +134,7 @@ impl BirdClient {
         self.read(resp, &[200])
     }
 
-    /// `PATCH /contacts/{id}` (§1.6).
+    /// `PATCH /contacts/{id}` (docs/providers/bird.md).
     pub(super) async fn patch(
         &self,
         id: &str,
@@ -146,7 +146,7 @@ impl BirdClient {
         self.read(resp, &[200])
     }
 
-    /// `DELETE /contacts/{id}`: 204, hard delete (§1.10).
+    /// `DELETE /contacts/{id}`: 204, hard delete (docs/providers/bird.md).
     pub(super) async fn delete(&self, id: &str) -> Result<(), AdapterError> {
         let resp = self
             .send::<()>(Method::DELETE, self.contacts_url(&[id])?, None)
@@ -157,7 +157,7 @@ impl BirdClient {
         }
     }
 
-    /// `POST /contacts/{id}/identifiers` → 201 (§1.3). The answer's body is not needed.
+    /// `POST /contacts/{id}/identifiers` → 201 (docs/providers/bird.md). The answer's body is not needed.
     pub(super) async fn add_identifier(
         &self,
         id: &str,
@@ -176,7 +176,7 @@ impl BirdClient {
         }
     }
 
-    /// `DELETE /contacts/{id}/identifiers` with body `{key, value}` → 204 (§1.3). Already
+    /// `DELETE /contacts/{id}/identifiers` with body `{key, value}` → 204 (docs/providers/bird.md). Already
     /// gone (404) is what was wanted.
     pub(super) async fn remove_identifier(
         &self,

@@ -1,4 +1,4 @@
-//! What Bird stores of the common model, and where (providers.md §1.4–§1.8, §5). This one
+//! What Bird stores of the common model, and where (docs/providers/bird.md). This one
 //! declaration drives write validation, `GET /crm/contacts/schema` and `GET /providers`;
 //! the cross-field display-name rule the declaration cannot express is [`check_write`].
 
@@ -13,21 +13,21 @@ use serde_json::Value;
 
 use crate::providers::FAN_OUT_MAX_ITEMS;
 
-/// §1.2.
+/// docs/providers/bird.md.
 pub(super) const DEFAULT_BASE_URL: &str = "https://api.bird.com";
-/// `displayName` is 1–150 characters on create (§1.5, seed); counted in Unicode scalars.
+/// `displayName` is 1–150 characters on create (docs/providers/bird.md, seed); counted in Unicode scalars.
 pub(super) const DISPLAY_NAME_MAX: usize = 150;
-/// Identifier values are 1–500 characters (§1.7).
+/// Identifier values are 1–500 characters (docs/providers/bird.md).
 const IDENTIFIER_VALUE_MAX: usize = 500;
-/// Attribute keys follow the attribute-definition pattern (§1.8).
+/// Attribute keys follow the attribute-definition pattern (docs/providers/bird.md).
 const ATTRIBUTE_KEY: &str = r"^[A-Za-z\d_-]{1,64}$";
-/// Identifier keys (§1.7): lower-case words; `email` is a known integration mistake.
+/// Identifier keys (docs/providers/bird.md): lower-case words; `email` is a known integration mistake.
 pub(super) const EMAIL_KEY: &str = "emailaddress";
 /// See [`EMAIL_KEY`].
 pub(super) const PHONE_KEY: &str = "phonenumber";
-/// remoteFields that are top-level contact properties, not attributes (§1.5, §1.6).
+/// remoteFields that are top-level contact properties, not attributes (docs/providers/bird.md).
 pub(super) const TOP_LEVEL_REMOTE: [&str; 3] = ["listIds", "accountIds", "companyRefs"];
-/// Largest `limit` of the list call (§1.9).
+/// Largest `limit` of the list call (docs/providers/bird.md).
 pub(super) const MAX_PAGE_SIZE: u32 = 100;
 
 /// The declaration, built once.
@@ -45,7 +45,7 @@ fn build() -> ProviderDeclaration {
         FieldSpec::string("/lastName").required().max_len(DISPLAY_NAME_MAX).to("attributes.lastName").note(
             "displayName (firstName and lastName joined by a space, at most 150 characters) is required by Bird and built from the names unless remoteFields.displayName is given",
         ),
-        // §5: accountIds/companyRefs are references, not a company name.
+        // docs/providers/bird.md: accountIds/companyRefs are references, not a company name.
         FieldSpec::not_stored("/account", ValueKind::String)
             .note("Bird keeps no company name on a contact; use remoteFields.accountIds or remoteFields.companyRefs for references"),
         FieldSpec::not_stored("/addresses", ValueKind::Array).note(no_address),
@@ -63,7 +63,7 @@ fn build() -> ProviderDeclaration {
             .items(None, Some(FAN_OUT_MAX_ITEMS))
             .to("identifiers[key=phonenumber]")
             .note("each number is a phonenumber identifier; an update replaces the whole set through the identifier endpoints"),
-        // §1.7 Simulator line: E.164 after removing the formatting people type.
+        // docs/providers/bird.md Simulator line: E.164 after removing the formatting people type.
         FieldSpec::string("/phoneNumbers/*/phoneNumber")
             .required()
             .normalize(Normalize::PhoneFormatting)
@@ -102,7 +102,7 @@ fn build() -> ProviderDeclaration {
         );
     }
     for key in [EMAIL_KEY, PHONE_KEY] {
-        // §1.6: a PATCH writing these as attributes is a 422 at Bird.
+        // docs/providers/bird.md: a PATCH writing these as attributes is a 422 at Bird.
         fields.push(
             FieldSpec::read_only(&format!("/remoteFields/{key}"), ValueKind::Any)
                 .note("write emailAddresses/phoneNumbers"),
@@ -154,7 +154,7 @@ fn build() -> ProviderDeclaration {
     }
 }
 
-/// `displayName` from the names (§5): both joined by one space, empty parts skipped.
+/// `displayName` from the names (docs/providers/bird.md): both joined by one space, empty parts skipped.
 pub(super) fn display_name(first: Option<&str>, last: Option<&str>) -> String {
     [first, last]
         .into_iter()

@@ -1,4 +1,4 @@
-//! Bird answers → `AdapterError` (providers.md §1.11, style.md §5). Bodies are `{code,
+//! Bird answers → `AdapterError` (docs/providers/bird.md). Bodies are `{code,
 //! message}`, parsed best-effort; anything else is kept as trimmed raw text. Request headers
 //! never reach this file, so no error can carry the access key from there.
 
@@ -84,7 +84,7 @@ pub(super) fn classify(status: u16, headers: &HeaderMap, body: &[u8]) -> Adapter
         err = err.with_code(code);
     }
     if kind == ErrorKind::RateLimited {
-        // Bird documents no Retry-After (§1.12); honour one if it ever appears.
+        // Bird documents no Retry-After (docs/providers/bird.md); honour one if it ever appears.
         err = err.with_retry_after(retry_after(headers));
     }
     err
@@ -99,7 +99,7 @@ fn trim(text: &str) -> String {
 
 /// Points a Bird validation message back at the common model where it names a field. The
 /// observed read-only message names the offending attribute first and then both identifier
-/// kinds in its advice (§1.6), so that form is matched precisely.
+/// kinds in its advice (docs/providers/bird.md), so that form is matched precisely.
 fn pointers(message: &str, code: &str) -> Vec<FieldError> {
     let lower = message.to_ascii_lowercase();
     let field = |pointer: String| FieldError::new(pointer, code, message.to_owned());

@@ -1,4 +1,4 @@
-//! Common model ↔ Bird wire types, both ways (providers.md §1.4–§1.7, §5). Pure: no IO. The
+//! Common model ↔ Bird wire types, both ways (docs/providers/bird.md). Pure: no IO. The
 //! only file that sees both `gateway_core` and `wire`.
 
 use gateway_core::{
@@ -92,7 +92,7 @@ fn take_string(attributes: &mut Map<String, Value>, key: &str) -> Option<String>
     }
 }
 
-/// Identifiers mirrored into attributes as arrays (§1.4), or as a single string; `None` (and
+/// Identifiers mirrored into attributes as arrays (docs/providers/bird.md), or as a single string; `None` (and
 /// the attribute left in place) when absent or of a shape that cannot be mapped.
 fn take_identifiers(attributes: &mut Map<String, Value>, key: &str) -> Option<Vec<String>> {
     let values = match attributes.get(key)? {
@@ -173,7 +173,7 @@ impl From<&ContactInput> for wire::CreateContact {
             account_ids: None,
             company_refs: None,
         };
-        // Identifiers never go into attributes: Bird answers 422 (§1.6).
+        // Identifiers never go into attributes: Bird answers 422 (docs/providers/bird.md).
         for (key, values) in [(EMAIL_KEY, emails(input)), (PHONE_KEY, phones(input))] {
             for value in values.unwrap_or_default() {
                 let ident = identifier(key, &value);
@@ -218,7 +218,7 @@ pub(super) fn update_needs_current(input: &ContactInput) -> bool {
 }
 
 /// Identifier calls an update makes, adds first so a contact is never left without an
-/// identifier it is about to regain (§1.3 add/remove identifier).
+/// identifier it is about to regain (docs/providers/bird.md add/remove identifier).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(super) struct IdentifierChanges {
     /// Each with the pointer of the input item it comes from.
@@ -226,7 +226,7 @@ pub(super) struct IdentifierChanges {
     pub(super) remove: Vec<wire::Identifier>,
 }
 
-/// The identifiers the contact holds now: the attribute mirror lists them all (§1.4);
+/// The identifiers the contact holds now: the attribute mirror lists them all (docs/providers/bird.md);
 /// `featuredIdentifiers` holds only the first of each kind and is the fallback.
 fn current_identifiers(contact: &wire::Contact, key: &str) -> Vec<String> {
     match contact.attributes.get(key) {
@@ -333,7 +333,7 @@ pub(super) fn patch_body(
             return Err(errors);
         }
         let name = display_name(full.first_name(), full.last_name());
-        // Both names gone leaves Bird to compute the name from an identifier (§1.4).
+        // Both names gone leaves Bird to compute the name from an identifier (docs/providers/bird.md).
         body.attributes.insert(
             "displayName".into(),
             if name.is_empty() {

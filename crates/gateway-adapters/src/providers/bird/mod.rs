@@ -1,14 +1,14 @@
 //! Bird, workspace Contacts API (`https://api.bird.com/workspaces/{workspaceId}/contacts`,
-//! docs <https://docs.bird.com/api>), as described in `reference/providers.md` §1. Not the
-//! newer `platform.bird.com/v1` API (§1.1): keys, envelopes and errors differ.
+//! docs <https://docs.bird.com/api>), as described in `reference/docs/providers/bird.md. Not the
+//! newer `platform.bird.com/v1` API (docs/providers/bird.md): keys, envelopes and errors differ.
 //!
 //! Quirks that shape this module:
-//! - auth is `Authorization: AccessKey <key>` (§1.2);
-//! - `displayName` is required on create (1–150 chars) and is built from the names (§1.5, §5);
+//! - auth is `Authorization: AccessKey <key>` (docs/providers/bird.md);
+//! - `displayName` is required on create (1–150 chars) and is built from the names (docs/providers/bird.md);
 //! - emails and phones are identifiers, read-only as attributes: they change only through
-//!   the identifier endpoints (§1.6, §1.7);
-//! - list is cursor-paged with an opaque `pageToken`, absent on the last page (§1.9);
-//! - delete is hard: a deleted contact answers 404 (§1.10).
+//!   the identifier endpoints (docs/providers/bird.md);
+//! - list is cursor-paged with an opaque `pageToken`, absent on the last page (docs/providers/bird.md);
+//! - delete is hard: a deleted contact answers 404 (docs/providers/bird.md).
 
 mod adapter;
 mod auth;

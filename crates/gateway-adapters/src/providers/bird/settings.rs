@@ -1,5 +1,5 @@
-//! `BirdSettings` from a credential's `settings` (CONTRACT §4): `workspaceId` (uuid,
-//! required) and `baseUrl` (optional, default `https://api.bird.com`, providers.md §1.2).
+//! `BirdSettings` from a credential's `settings` (docs/operations.md): `workspaceId` (uuid,
+//! required) and `baseUrl` (optional, default `https://api.bird.com`, docs/providers/bird.md).
 
 use gateway_core::FieldError;
 use serde_json::{Map, Value};

@@ -1,10 +1,10 @@
-//! Bird's JSON, 1:1 (providers.md §1.4–§1.11, pinned to `fixtures/bird/`). No logic.
+//! Bird's JSON, 1:1 (docs/providers/bird.md, pinned to `fixtures/bird/`). No logic.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// A contact as get, list, create and update answer it (§1.4). Only `id`, `createdAt` and
+/// A contact as get, list, create and update answer it (docs/providers/bird.md). Only `id`, `createdAt` and
 /// `updatedAt` are required by Bird's schema; `other` keeps any key Bird adds later.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -35,7 +35,7 @@ pub(super) struct Contact {
 }
 
 /// `{key, value, properties?}`: in create bodies, `POST …/identifiers`, `DELETE
-/// …/identifiers` (without properties) and `featuredIdentifiers` (§1.3, §1.7).
+/// …/identifiers` (without properties) and `featuredIdentifiers` (docs/providers/bird.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Identifier {
     pub(super) key: String,
@@ -44,7 +44,7 @@ pub(super) struct Identifier {
     pub(super) properties: Option<Map<String, Value>>,
 }
 
-/// `POST /workspaces/{ws}/contacts` (§1.5).
+/// `POST /workspaces/{ws}/contacts` (docs/providers/bird.md).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct CreateContact {
@@ -61,7 +61,7 @@ pub(super) struct CreateContact {
     pub(super) company_refs: Option<Vec<String>>,
 }
 
-/// `PATCH /workspaces/{ws}/contacts/{id}` (§1.6): attributes merge key by key, `null` clears;
+/// `PATCH /workspaces/{ws}/contacts/{id}` (docs/providers/bird.md): attributes merge key by key, `null` clears;
 /// the id arrays replace the whole set.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -76,7 +76,7 @@ pub(super) struct PatchContact {
     pub(super) company_refs: Option<Vec<String>>,
 }
 
-/// `GET /workspaces/{ws}/contacts` (§1.9): `nextPageToken` is absent on the last page.
+/// `GET /workspaces/{ws}/contacts` (docs/providers/bird.md): `nextPageToken` is absent on the last page.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ContactPage {
@@ -85,7 +85,7 @@ pub(super) struct ContactPage {
     pub(super) next_page_token: Option<String>,
 }
 
-/// `{code, message}` (§1.11, observed for 422; assumed for the rest).
+/// `{code, message}` (docs/providers/bird.md, observed for 422; assumed for the rest).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub(super) struct ErrorBody {
     #[serde(default)]

@@ -1,6 +1,6 @@
 //! `IclosedAdapter`: the common contact operations on top of [`IclosedClient`] and the
 //! mapping. Builds no URL and parses no JSON itself. Delete keeps the trait's default
-//! (`Unsupported`, the API's 501): iClosed has no public contact delete (§3.4).
+//! (`Unsupported`, the API's 501): iClosed has no public contact delete (docs/providers/iclosed.md).
 
 use async_trait::async_trait;
 use gateway_core::{
@@ -130,7 +130,7 @@ impl CrmAdapter for IclosedAdapter {
                 None,
                 Some("with ?page=&limit= (page is zero-based, limit at most 100)"),
             )],
-            // No public delete (§3.4): nothing would be sent.
+            // No public delete (docs/providers/iclosed.md): nothing would be sent.
             Operation::Delete => Vec::new(),
         }
     }
@@ -140,7 +140,7 @@ impl CrmAdapter for IclosedAdapter {
         self.client.list(0, 1).await.map(|_| ())
     }
 
-    /// A create with a second email or phone is two calls (§3.5, §5): the create, then a
+    /// A create with a second email or phone is two calls (docs/providers/iclosed.md): the create, then a
     /// `PUT` with `secondary_email`/`secondary_phoneNumber`. If the second fails, the contact
     /// exists: the answer is the contact as created plus the failed step, never an error
     /// that would leave the caller without the id.
@@ -191,7 +191,7 @@ impl CrmAdapter for IclosedAdapter {
     }
 
     /// Zero-based pages; the adapter cursor is the next page number. `count` is the total
-    /// (§3.4), so the listing ends once `(page + 1) * limit` reaches it or a page is empty.
+    /// (docs/providers/iclosed.md), so the listing ends once `(page + 1) * limit` reaches it or a page is empty.
     #[tracing::instrument(skip_all, fields(provider = "iclosed", op = "list_contacts"))]
     async fn list_contacts(&self, req: ListRequest) -> Result<ListPage, AdapterError> {
         let limit = req.page_size.clamp(1, MAX_PAGE_SIZE);
@@ -226,7 +226,7 @@ impl CrmAdapter for IclosedAdapter {
         })
     }
 
-    /// One `PUT /v1/contacts` with the id in the body and only what was sent (§3.4). Clearing
+    /// One `PUT /v1/contacts` with the id in the body and only what was sent (docs/providers/iclosed.md). Clearing
     /// is not documented, so a cleared field is a warning, not an invented value; when
     /// nothing writable remains, the contact is read instead of written.
     #[tracing::instrument(skip_all, fields(provider = "iclosed", op = "update_contact"))]

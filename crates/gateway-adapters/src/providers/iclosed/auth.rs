@@ -1,4 +1,4 @@
-//! `Authorization: Bearer <key>` (providers.md §3.3), the key sent exactly as stored. The key
+//! `Authorization: Bearer <key>` (docs/providers/iclosed.md), the key sent exactly as stored. The key
 //! stays in a `SecretString` and is exposed only to build that header; nothing here prints it.
 
 use std::fmt;
@@ -7,7 +7,7 @@ use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
 /// The portal and the live service use `iclosed_`; the seed and the older docs `iclosed-`
-/// (§3.3). Both are accepted and sent unchanged: which one a key has is iClosed's business.
+/// (docs/providers/iclosed.md). Both are accepted and sent unchanged: which one a key has is iClosed's business.
 const PREFIXES: [&str; 2] = ["iclosed_", "iclosed-"];
 
 /// One iClosed API key.
@@ -53,7 +53,7 @@ impl IclosedAuth {
 }
 
 /// `iclosed_` or `iclosed-` then at least one more character, all printable ASCII without
-/// spaces: other header bytes are obsolete (RFC 9110 §5.5) and would reach iClosed as
+/// spaces: other header bytes are obsolete (RFC 9110, section 5.5) and would reach iClosed as
 /// something other than the key the user typed.
 pub(super) fn key_shape_ok(key: &str) -> bool {
     PREFIXES

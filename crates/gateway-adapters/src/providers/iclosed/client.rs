@@ -1,4 +1,4 @@
-//! `IclosedClient`: one method per iClosed REST call (providers.md §3.4), wire types in and
+//! `IclosedClient`: one method per iClosed REST call (docs/providers/iclosed.md), wire types in and
 //! out. URLs are joined onto the credential's base URL segment by segment and ids travel as
 //! integers or query values, so a remote id can never add path segments.
 
@@ -82,7 +82,7 @@ impl IclosedClient {
     }
 
     /// The answer's body as `T` for any 2xx (create is 201 in the docs' status list, 200
-    /// elsewhere; §3.4), else the classified error.
+    /// elsewhere; docs/providers/iclosed.md), else the classified error.
     fn read<T: DeserializeOwned>(&self, resp: RawResponse) -> Result<T, AdapterError> {
         if !(200..300).contains(&resp.status) {
             return Err(self.failure(&resp));
@@ -105,7 +105,7 @@ impl IclosedClient {
             .scrubbed(|text| self.auth.redact(text))
     }
 
-    /// `GET /v1/contacts?page=&limit=` (§3.4): `page` is zero-based.
+    /// `GET /v1/contacts?page=&limit=` (docs/providers/iclosed.md): `page` is zero-based.
     pub(super) async fn list(
         &self,
         page: u64,
@@ -130,14 +130,14 @@ impl IclosedClient {
         self.contact(resp)
     }
 
-    /// `GET /v1/contacts/detail?contactId=` → `{"data": …}` (§3.4).
+    /// `GET /v1/contacts/detail?contactId=` → `{"data": …}` (docs/providers/iclosed.md).
     pub(super) async fn get(&self, id: i64) -> Result<wire::Contact, AdapterError> {
         let url = self.url(&["detail"], &[("contactId", id.to_string())])?;
         let resp = self.send::<()>(Method::GET, url, None).await?;
         self.contact(resp)
     }
 
-    /// `PUT /v1/contacts` with the id in the body → `{"data": …}` (§3.4).
+    /// `PUT /v1/contacts` with the id in the body → `{"data": …}` (docs/providers/iclosed.md).
     pub(super) async fn update(
         &self,
         body: &wire::UpdateContact,

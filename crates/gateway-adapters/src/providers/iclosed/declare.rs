@@ -1,5 +1,5 @@
 //! What iClosed stores of the common model, and where (seed `iclosed-create-contact.txt`,
-//! providers.md §3.4–§3.6, §5). This one declaration drives write validation,
+//! docs/providers/iclosed.md). This one declaration drives write validation,
 //! `GET /crm/contacts/schema` and `GET /providers`. Lengths are zod's, so they count UTF-16
 //! code units. The one rule the declaration cannot express (ASCII digits in phone numbers,
 //! as JavaScript's `\d` means) is [`check_write`].
@@ -12,11 +12,11 @@ use gateway_core::{
     ProviderKind, Support, ValueKind,
 };
 
-/// §3.2.
+/// docs/providers/iclosed.md.
 pub(super) const DEFAULT_BASE_URL: &str = "https://public.api.iclosed.io";
-/// Largest `limit` of the list call (§3.4).
+/// Largest `limit` of the list call (docs/providers/iclosed.md).
 pub(super) const MAX_PAGE_SIZE: u32 = 100;
-/// `status` values on create and update (§3.5). Account-defined stages exist on list filters
+/// `status` values on create and update (docs/providers/iclosed.md). Account-defined stages exist on list filters
 /// but are not documented as writable.
 pub(super) const STATUSES: [&str; 3] = ["POTENTIAL", "QUALIFIED", "DISQUALIFIED"];
 /// The seed's email pattern, published in the field note: its look-aheads do not compile with
@@ -25,7 +25,7 @@ pub(super) const EMAIL_PATTERN: &str = r"^(?!\.)(?!.*\.\.)([A-Za-z0-9_'+\-\.]*)[
 /// The seed's phone pattern.
 pub(super) const PHONE_PATTERN: &str = r"^\+?\d+$";
 
-/// Remote fields written on create and on update (`PUT /v1/contacts`, §3.4).
+/// Remote fields written on create and on update (`PUT /v1/contacts`, docs/providers/iclosed.md).
 pub(super) const REMOTE_BOTH: [&str; 2] = ["status", "referrerUrl"];
 
 /// The declaration, built once.

@@ -1,5 +1,5 @@
-//! iClosed answers → `AdapterError` (providers.md §3.8–§3.10, style.md §5). All three 400
-//! shapes are parsed (§3.9): V1 zod `{"message": {"details": {"formErrors", "fieldErrors"}}}`,
+//! iClosed answers → `AdapterError` (docs/providers/iclosed.md). All three 400
+//! shapes are parsed (docs/providers/iclosed.md): V1 zod `{"message": {"details": {"formErrors", "fieldErrors"}}}`,
 //! standard `{"message", "errors": {field: […]}}` and `{"message", "code"}`; field names are
 //! mapped back to the common model's pointers. Request headers never reach this file, so no
 //! error can carry the key from there, and request values are never quoted.
@@ -105,7 +105,7 @@ pub(super) fn pointer_for(field: &str) -> String {
     }
 }
 
-/// `retryAfter` in the 429 body (§3.9): seconds, as a number or numeric text.
+/// `retryAfter` in the 429 body (docs/providers/iclosed.md): seconds, as a number or numeric text.
 fn seconds(value: &Value) -> Option<Duration> {
     let secs = match value {
         Value::Number(n) => n.as_f64()?,
@@ -183,7 +183,7 @@ pub(super) fn classify(status: u16, headers: &HeaderMap, body: &[u8]) -> Adapter
     }
     if kind == ErrorKind::RateLimited {
         // The header (older docs, the simulator) or the body's retryAfter (portal docs),
-        // whichever is present (§3.10); the header wins when both are.
+        // whichever is present (docs/providers/iclosed.md); the header wins when both are.
         err = err.with_retry_after(retry_after(headers).or(body_wait));
     }
     err
@@ -280,7 +280,7 @@ pub(super) fn bad_secret() -> AdapterError {
         .with_fields(vec![FieldError::new("/secret", "format", message)])
 }
 
-/// An id that cannot name an iClosed contact (ids are integers, §3.4).
+/// An id that cannot name an iClosed contact (ids are integers, docs/providers/iclosed.md).
 pub(super) fn impossible_id() -> AdapterError {
     AdapterError::new(ErrorKind::NotFound, PROVIDER, "not an iClosed contact id")
 }

@@ -1,4 +1,4 @@
-//! Common model ↔ iClosed wire types, both ways (providers.md §3.4–§3.6, §5). Pure: no IO.
+//! Common model ↔ iClosed wire types, both ways (docs/providers/iclosed.md). Pure: no IO.
 //! The only file that sees both `gateway_core` and `wire`.
 
 use chrono::{DateTime, Utc};
@@ -107,7 +107,7 @@ fn phone(input: &ContactInput, i: usize) -> Option<String> {
 }
 
 impl From<&ContactInput> for wire::CreateContact {
-    /// The first email and phone only: the create body has no `secondary_*` (§3.5); see
+    /// The first email and phone only: the create body has no `secondary_*` (docs/providers/iclosed.md); see
     /// [`secondary_update`].
     fn from(input: &ContactInput) -> Self {
         let set = |key: &str| remote(input, key).flatten();
@@ -240,7 +240,7 @@ pub(super) fn kept_secondaries(input: &ContactInput, updated: &RemoteContact) ->
     warnings
 }
 
-/// iClosed ids are integers (§3.4); anything else cannot name a contact there.
+/// iClosed ids are integers (docs/providers/iclosed.md); anything else cannot name a contact there.
 pub(super) fn contact_id(id: &RemoteId) -> Option<i64> {
     let text = id.as_str();
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {

@@ -1,21 +1,21 @@
 //! iClosed, public API v1 (`https://public.api.iclosed.io/v1/…`, docs
-//! <https://developer.iclosed.io/>), as described in `reference/providers.md` §3 and the seed
+//! <https://developer.iclosed.io/>), as described in `reference/docs/providers/iclosed.md and the seed
 //! `iclosed-create-contact.txt`.
 //!
 //! Quirks that shape this module:
 //! - auth is `Authorization: Bearer <key>`; keys start with `iclosed_` (portal, live service)
-//!   or `iclosed-` (seed, older docs), so both prefixes are accepted (§3.3);
+//!   or `iclosed-` (seed, older docs), so both prefixes are accepted (docs/providers/iclosed.md);
 //! - create takes one email and one phone; the second of each exists only on update
 //!   (`secondary_email`, `secondary_phoneNumber`), so a create carrying two is a create plus
-//!   a follow-up `PUT` whose failure is reported as a failed step (§3.4, §3.5, §5);
+//!   a follow-up `PUT` whose failure is reported as a failed step (docs/providers/iclosed.md);
 //! - create nests the contact under `data.contact`, get and update under `data`; both are
-//!   read everywhere (§3.4);
+//!   read everywhere (docs/providers/iclosed.md);
 //! - update is `PUT /v1/contacts` with the integer id in the body and documents no way to
-//!   clear a field (§3.4);
-//! - list is zero-based `page` + `limit` ≤ 100 with a total `count` (§3.4);
-//! - there is no public delete; `deletedAt` is a soft delete done elsewhere (§3.4, §3.6);
-//! - validation failures come in three body shapes (§3.9); a 429 carries `Retry-After` or a
-//!   body `retryAfter` (§3.10).
+//!   clear a field (docs/providers/iclosed.md);
+//! - list is zero-based `page` + `limit` ≤ 100 with a total `count` (docs/providers/iclosed.md);
+//! - there is no public delete; `deletedAt` is a soft delete done elsewhere (docs/providers/iclosed.md);
+//! - validation failures come in three body shapes (docs/providers/iclosed.md); a 429 carries `Retry-After` or a
+//!   body `retryAfter` (docs/providers/iclosed.md).
 
 mod adapter;
 mod auth;

@@ -1,5 +1,5 @@
-//! `IclosedSettings` from a credential's `settings` (CONTRACT §4): `baseUrl` only (optional,
-//! default `https://public.api.iclosed.io`, providers.md §3.2); every route is joined below it
+//! `IclosedSettings` from a credential's `settings` (docs/operations.md): `baseUrl` only (optional,
+//! default `https://public.api.iclosed.io`, docs/providers/iclosed.md); every route is joined below it
 //! under `/v1`.
 
 use gateway_core::FieldError;

@@ -1,17 +1,17 @@
-//! iClosed's JSON, 1:1 (providers.md §3.4–§3.9, seed `iclosed-create-contact.txt`, pinned to
+//! iClosed's JSON, 1:1 (docs/providers/iclosed.md, seed `iclosed-create-contact.txt`, pinned to
 //! `fixtures/iclosed/`). No logic beyond picking the contact out of its envelope.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// A contact (§3.6). The keys the common model maps are typed; every other documented key
+/// A contact (docs/providers/iclosed.md). The keys the common model maps are typed; every other documented key
 /// (`accountId`, `userId`, `status`, `previewId`, `tagId`, `blockedByRecaptcha`, `joinedTime`,
 /// `timeZone`, `ipAddress`, `blockedId`, `referrerUrl`, `tracking`, …) and any key iClosed
 /// adds later stays in `other`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Contact {
-    /// An integer (§3.4); a string is tolerated.
+    /// An integer (docs/providers/iclosed.md); a string is tolerated.
     pub(super) id: ContactId,
     #[serde(default)]
     pub(super) first_name: Option<String>,
@@ -19,7 +19,7 @@ pub(super) struct Contact {
     pub(super) last_name: Option<String>,
     #[serde(default)]
     pub(super) email: Option<String>,
-    /// Only on update and in webhook payloads (§3.5, §3.6).
+    /// Only on update and in webhook payloads (docs/providers/iclosed.md).
     #[serde(default, rename = "secondary_email")]
     pub(super) secondary_email: Option<String>,
     #[serde(default)]
@@ -34,7 +34,7 @@ pub(super) struct Contact {
     pub(super) created_at: Option<String>,
     #[serde(default)]
     pub(super) updated_at: Option<String>,
-    /// Soft delete (§3.6).
+    /// Soft delete (docs/providers/iclosed.md).
     #[serde(default)]
     pub(super) deleted_at: Option<String>,
     #[serde(flatten)]
@@ -50,7 +50,7 @@ pub(super) enum ContactId {
 }
 
 /// `{"data": …}` around one contact: create nests it as `data.contact` (seed), get and update
-/// put it directly under `data` (§3.4, observed). Either is accepted on every answer.
+/// put it directly under `data` (docs/providers/iclosed.md, observed). Either is accepted on every answer.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub(super) struct ContactEnvelope {
     data: Map<String, Value>,
@@ -70,7 +70,7 @@ impl ContactEnvelope {
     }
 }
 
-/// `GET /v1/contacts` (§3.4): `count` is the total of matches, not the page size.
+/// `GET /v1/contacts` (docs/providers/iclosed.md): `count` is the total of matches, not the page size.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub(super) struct ContactPage {
     pub(super) data: ContactPageData,
@@ -83,7 +83,7 @@ pub(super) struct ContactPageData {
     pub(super) contacts: Vec<Contact>,
 }
 
-/// `POST /v1/contacts` (§3.5, seed): every field optional.
+/// `POST /v1/contacts` (docs/providers/iclosed.md, seed): every field optional.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct CreateContact {
@@ -115,7 +115,7 @@ pub(super) struct CreateContact {
     pub(super) referrer_url: Option<String>,
 }
 
-/// `PUT /v1/contacts` (§3.4): the id in the body, then only the fields that change.
+/// `PUT /v1/contacts` (docs/providers/iclosed.md): the id in the body, then only the fields that change.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct UpdateContact {
@@ -157,7 +157,7 @@ impl UpdateContact {
     }
 }
 
-/// Every error body iClosed documents (§3.9), read leniently: `message` is a string in the
+/// Every error body iClosed documents (docs/providers/iclosed.md), read leniently: `message` is a string in the
 /// standard, `{message, code}` and 429 shapes and an object in the V1 zod shape.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -169,7 +169,7 @@ pub(super) struct ErrorBody {
     /// Standard validation: field → messages.
     #[serde(default)]
     pub(super) errors: Option<Map<String, Value>>,
-    /// 429: seconds to wait (§3.9, §3.10).
+    /// 429: seconds to wait (docs/providers/iclosed.md).
     #[serde(default)]
     pub(super) retry_after: Option<Value>,
 }

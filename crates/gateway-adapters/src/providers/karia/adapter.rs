@@ -1,7 +1,7 @@
 //! `KariaAdapter`: the common contact operations on top of [`KariaClient`] and the mapping.
 //! Builds no URL and parses no JSON itself.
 //!
-//! Writes are multi-step (providers.md §5): the contact (with its contact methods) first,
+//! Writes are multi-step (docs/mapping.md): the contact (with its contact methods) first,
 //! then one call per address (and, on update, per missing method). Once the contact exists,
 //! a failed step no longer fails the write: it is listed in `WriteOutcome::failed_steps`, the
 //! remaining steps still run, and the contact is read back so the caller always holds its
@@ -25,7 +25,7 @@ use super::{error, mapping, wire};
 /// Largest list offset the adapter sends: `i64::MAX`, what a server's signed offset holds.
 const MAX_OFFSET: u64 = i64::MAX as u64;
 
-/// Step names in `failed_steps`, after Karia's operation ids (§2.3).
+/// Step names in `failed_steps`, after Karia's operation ids (docs/providers/karia.md).
 const ADDRESS_STEP: &str = "contact.address.create";
 const METHOD_STEP: &str = "contact.method.create";
 
@@ -249,8 +249,8 @@ impl CrmAdapter for KariaAdapter {
         }
     }
 
-    /// `GET /organisation/{o}/workspace` must list the configured workspace (§2.3). 401 →
-    /// the key is refused; 403 → the settings point where the key has no access (§2.7).
+    /// `GET /organisation/{o}/workspace` must list the configured workspace (docs/providers/karia.md). 401 →
+    /// the key is refused; 403 → the settings point where the key has no access (docs/providers/karia.md).
     #[tracing::instrument(skip_all, fields(provider = "karia", op = "health_check"))]
     async fn health_check(&self) -> Result<(), AdapterError> {
         let list = self.client.workspaces().await?;
@@ -262,7 +262,7 @@ impl CrmAdapter for KariaAdapter {
         }
     }
 
-    /// The contact with its methods, then one call per address (§2.5, §5).
+    /// The contact with its methods, then one call per address (docs/providers/karia.md).
     #[tracing::instrument(skip_all, fields(provider = "karia", op = "create_contact"))]
     async fn create_contact(&self, input: &ContactInput) -> Result<WriteOutcome, AdapterError> {
         let problems = declare::check_write(Operation::Create, input);
@@ -306,7 +306,7 @@ impl CrmAdapter for KariaAdapter {
         self.client.get(id.as_str()).await.map(RemoteContact::from)
     }
 
-    /// Inferred (§2.8): offset paging; the adapter cursor is the offset in decimal, at most
+    /// Inferred (docs/providers/karia.md): offset paging; the adapter cursor is the offset in decimal, at most
     /// [`MAX_OFFSET`].
     #[tracing::instrument(skip_all, fields(provider = "karia", op = "list_contacts"))]
     async fn list_contacts(&self, req: ListRequest) -> Result<ListPage, AdapterError> {
@@ -345,7 +345,7 @@ impl CrmAdapter for KariaAdapter {
         })
     }
 
-    /// Inferred (§2.8): read the contact when lists are sent, PATCH the scalars, add the
+    /// Inferred (docs/providers/karia.md): read the contact when lists are sent, PATCH the scalars, add the
     /// methods and addresses it lacks, read the result.
     #[tracing::instrument(skip_all, fields(provider = "karia", op = "update_contact"))]
     async fn update_contact(
@@ -393,7 +393,7 @@ impl CrmAdapter for KariaAdapter {
         })
     }
 
-    /// Inferred (§2.8): a soft delete; `get` then shows `remote_deleted_at`.
+    /// Inferred (docs/providers/karia.md): a soft delete; `get` then shows `remote_deleted_at`.
     #[tracing::instrument(skip_all, fields(provider = "karia", op = "delete_contact"))]
     async fn delete_contact(&self, id: &RemoteId) -> Result<(), AdapterError> {
         if !self.config.delete {

@@ -1,5 +1,5 @@
 //! Karia API keys. The reference documents `x-api-key: <key>`, the seed guide labels every
-//! call "Bearer API key" (providers.md §2.2); both headers carry the same key until the
+//! call "Bearer API key" (docs/providers/karia.md); both headers carry the same key until the
 //! production docs settle it, which works under either reading. The key stays in a
 //! `SecretString` and is exposed only to build those headers; nothing here prints it.
 
@@ -47,7 +47,7 @@ impl KariaAuth {
     }
 }
 
-/// Printable ASCII without spaces: header bytes outside it are obsolete (RFC 9110 §5.5) and
+/// Printable ASCII without spaces: header bytes outside it are obsolete (RFC 9110, section 5.5) and
 /// would reach Karia as something other than the key the user copied from the portal.
 pub(super) fn key_shape_ok(key: &str) -> bool {
     !key.is_empty() && key.bytes().all(|b| (0x21..=0x7e).contains(&b))

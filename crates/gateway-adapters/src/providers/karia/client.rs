@@ -1,11 +1,11 @@
-//! `KariaClient`: one method per Karia REST call (providers.md §2.3, §2.8), wire types in and
+//! `KariaClient`: one method per Karia REST call (docs/providers/karia.md), wire types in and
 //! out. URLs are joined onto the credential's base URL segment by segment, so an id can never
 //! add path segments or a query. Every read accepts the body wrapped in `{"response": …}`
-//! (guide) or bare (reference) (§2.6), and any 2xx on writes (§2.5: create statuses are not
+//! (guide) or bare (reference) (docs/providers/karia.md), and any 2xx on writes (docs/providers/karia.md: create statuses are not
 //! documented).
 //!
 //! The calls are in two sections: **documented** (seed guide and reference pages) and
-//! **inferred** (§2.8: list, update, delete are not documented; the paths and shapes follow
+//! **inferred** (docs/providers/karia.md: list, update, delete are not documented; the paths and shapes follow
 //! Karia's `resource.verb` operation ids and the simulator). Correct the second section when
 //! Karia publishes those endpoints.
 
@@ -23,7 +23,7 @@ use super::error::{self, Scope};
 use super::settings::KariaSettings;
 use super::wire;
 
-/// The reference's auth header (§2.2).
+/// The reference's auth header (docs/providers/karia.md).
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 /// Placeholder for a contact id that does not exist yet, in dry-run paths.
 pub(super) const CONTACT_ID_PLACEHOLDER: &str = "{contactId}";
@@ -35,7 +35,7 @@ pub(super) struct KariaClient {
     auth: KariaAuth,
 }
 
-/// Takes the body out of `{"response": …}` when it is wrapped (§2.6). A bare contact has an
+/// Takes the body out of `{"response": …}` when it is wrapped (docs/providers/karia.md). A bare contact has an
 /// `id` and no `response` key, so the two forms cannot be confused.
 pub(super) fn unwrap_envelope(value: Value) -> Value {
     match value {
@@ -161,7 +161,7 @@ impl KariaClient {
             .scrubbed(|text| self.auth.redact(text))
     }
 
-    // ----- Documented calls (§2.3) -----
+    // ----- Documented calls (docs/providers/karia.md) -----
 
     /// `GET /organisation/{o}/workspace` (`workspace.list`, seed).
     pub(super) async fn workspaces(&self) -> Result<wire::WorkspaceList, AdapterError> {
@@ -222,7 +222,7 @@ impl KariaClient {
         self.done(&resp, Scope::Method(pointer))
     }
 
-    // ----- Inferred calls (§2.8): NOT documented by Karia -----
+    // ----- Inferred calls (docs/providers/karia.md): NOT documented by Karia -----
     //
     // Paths follow the `resource.verb` operation ids (`contact.list`, `contact.update`,
     // `contact.delete`); shapes follow `organisation.list`/`workspace.list` and the simulator.

@@ -1,12 +1,12 @@
-//! What Karia stores of the common model, and where (providers.md §2.4, §2.5, §5). This one
+//! What Karia stores of the common model, and where (docs/providers/karia.md). This one
 //! declaration drives write validation, `GET /crm/contacts/schema` and `GET /providers`;
 //! [`check_write`] adds the one rule the declaration cannot express (an integer count).
 //!
-//! Karia documents no lengths, patterns, enums or required fields (§2.5), so none are
+//! Karia documents no lengths, patterns, enums or required fields (docs/providers/karia.md), so none are
 //! invented here: values are refused only where the common model or JSON types demand it.
 //!
 //! **Inferred operations.** `list`, `update` and `delete` rest on undocumented endpoints
-//! (§2.8, see the "Inferred" section of `client.rs`); [`configured`] turns them off per
+//! (docs/providers/karia.md, see the "Inferred" section of `client.rs`); [`configured`] turns them off per
 //! deployment ([`KariaConfig`]), and the published declaration then says so.
 
 use std::sync::LazyLock;
@@ -22,16 +22,16 @@ use crate::providers::FAN_OUT_MAX_ITEMS;
 
 use super::settings::KariaConfig;
 
-/// The only published host (§2.2); the production host is not published.
+/// The only published host (docs/providers/karia.md); the production host is not published.
 pub(super) const DEFAULT_BASE_URL: &str = "https://app.np.aws.karia.com.au/api/v0";
-/// Largest `limit` of the (inferred) list call (§2.8).
+/// Largest `limit` of the (inferred) list call (docs/providers/karia.md).
 pub(super) const MAX_PAGE_SIZE: u32 = 100;
-/// Contact-method types (§2.5, seed).
+/// Contact-method types (docs/providers/karia.md, seed).
 pub(super) const EMAIL_TYPE: &str = "email";
 /// See [`EMAIL_TYPE`].
 pub(super) const PHONE_TYPE: &str = "phone";
 
-/// Writable string scalars of the contact (§2.4 read model; writable `[inferred]`, §2.5).
+/// Writable string scalars of the contact (docs/providers/karia.md read model; writable `[inferred]`, docs/providers/karia.md).
 pub(super) const WRITABLE_STRINGS: [&str; 11] = [
     "preferredName",
     "middleNames",
@@ -45,7 +45,7 @@ pub(super) const WRITABLE_STRINGS: [&str; 11] = [
     "residencyStatus",
     "metadata",
 ];
-/// The writable integer (int32 in the reference examples, §2.4).
+/// The writable integer (int32 in the reference examples, docs/providers/karia.md).
 pub(super) const DEPENDENTS: &str = "numberOfDependents";
 /// The writable array of strings.
 pub(super) const PREFERRED_METHODS: &str = "preferredContactMethods";
@@ -96,7 +96,7 @@ fn build() -> ProviderDeclaration {
     let mut fields = vec![
         FieldSpec::string("/firstName").to("firstName").note("null on update clears it"),
         FieldSpec::string("/lastName").required().to("lastName"),
-        // §5: employerId is an integer reference, not a company name.
+        // docs/providers/karia.md: employerId is an integer reference, not a company name.
         FieldSpec::not_stored("/account", ValueKind::String)
             .note("Karia keeps no company name on a contact (employerId is a numeric reference, read-only here)"),
         FieldSpec::array("/emailAddresses")
@@ -113,7 +113,7 @@ fn build() -> ProviderDeclaration {
             .items(None, Some(FAN_OUT_MAX_ITEMS))
             .to("contactMethods[type=phone]")
             .note("sent in contactMethods on create; on update, numbers the contact lacks are added with POST …/method. Karia documents no way to remove one: those left over come back as not_supported warnings"),
-        // Karia documents no phone format (§2.5): kept exactly as given.
+        // Karia documents no phone format (docs/providers/karia.md): kept exactly as given.
         FieldSpec::string("/phoneNumbers/*/phoneNumber")
             .required()
             .length(Some(1), None)
@@ -187,7 +187,7 @@ fn build() -> ProviderDeclaration {
     }
 }
 
-/// `numberOfDependents` is an int32 (§2.4); the declaration can only say "a number".
+/// `numberOfDependents` is an int32 (docs/providers/karia.md); the declaration can only say "a number".
 pub(super) fn check_write(_op: Operation, input: &ContactInput) -> Vec<FieldError> {
     match input.remote_fields.as_ref().and_then(|m| m.get(DEPENDENTS)) {
         Some(Value::Number(n)) if !n.as_i64().is_some_and(|v| i32::try_from(v).is_ok()) => {

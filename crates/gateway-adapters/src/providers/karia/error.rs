@@ -1,4 +1,4 @@
-//! Karia answers → `AdapterError` (providers.md §2.7, style.md §5). Bodies are `{code,
+//! Karia answers → `AdapterError` (docs/providers/karia.md). Bodies are `{code,
 //! message, issues[]}` (tRPC style; issues are zod issues with a `path`), parsed best-effort.
 //! Messages never carry the key (request headers never reach this file, and the client
 //! redacts echoes) and never quote contact data: quoted text in provider messages is elided
@@ -62,7 +62,7 @@ pub(super) fn classify_in(
             ErrorKind::CredentialRejected,
             said("Karia refused the API key"),
         ),
-        // §2.7: on the organisation/workspace path a 403 more likely means settings that point
+        // docs/providers/karia.md: on the organisation/workspace path a 403 more likely means settings that point
         // where the key has no access than a bad key.
         403 => (
             ErrorKind::Misconfigured,
@@ -95,7 +95,7 @@ pub(super) fn classify_in(
         err = err.with_code(code);
     }
     if kind == ErrorKind::RateLimited {
-        // Karia documents no Retry-After (§2.9); honour one if it ever appears.
+        // Karia documents no Retry-After (docs/providers/karia.md); honour one if it ever appears.
         err = err.with_retry_after(retry_after(headers));
     }
     err

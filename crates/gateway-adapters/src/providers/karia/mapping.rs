@@ -1,4 +1,4 @@
-//! Common model ↔ Karia wire types, both ways (providers.md §2.4, §2.5, §5). Pure: no IO. The
+//! Common model ↔ Karia wire types, both ways (docs/providers/karia.md). Pure: no IO. The
 //! only file that sees both `gateway_core` and `wire`.
 
 use chrono::{DateTime, Utc};
@@ -63,7 +63,7 @@ impl From<wire::Contact> for RemoteContact {
             let raw = raw?;
             match lenient_time(&raw) {
                 Some(t) => Some(t),
-                // Not a time we can read (§2.4 shows only "string"): kept as sent, not lost.
+                // Not a time we can read (docs/providers/karia.md shows only "string"): kept as sent, not lost.
                 None => {
                     remote.insert(key.to_owned(), Value::String(raw));
                     None
@@ -274,7 +274,7 @@ pub(super) fn format_street(
 
 // ----- Write: common model → Karia -----
 
-/// `POST …/contact/{id}/address` body for one address (§2.5).
+/// `POST …/contact/{id}/address` body for one address (docs/providers/karia.md).
 pub(super) fn address_body(a: &Address) -> wire::NewAddress {
     let mut body = wire::NewAddress {
         kind: a.address_type.clone(),
@@ -348,7 +348,7 @@ fn writable_fields(input: &ContactInput, keep_null: bool) -> Map<String, Value> 
 }
 
 impl From<&ContactInput> for wire::CreateContact {
-    /// §2.5 (seed): names, every email and phone as `contactMethods`, and the writable
+    /// docs/providers/karia.md (seed): names, every email and phone as `contactMethods`, and the writable
     /// scalars. Addresses are separate calls.
     fn from(input: &ContactInput) -> Self {
         wire::CreateContact {
@@ -360,7 +360,7 @@ impl From<&ContactInput> for wire::CreateContact {
     }
 }
 
-/// The PATCH body (inferred, §2.8): names and writable scalars that were sent; `null` clears.
+/// The PATCH body (inferred, docs/providers/karia.md): names and writable scalars that were sent; `null` clears.
 pub(super) fn patch_body(input: &ContactInput) -> wire::PatchContact {
     let mut fields = Map::new();
     for (key, value) in [

@@ -1,22 +1,22 @@
 //! Karia, the organisation/workspace CRM of karia.com.au
 //! (`https://app.np.aws.karia.com.au/api/v0/organisation/{o}/workspace/{w}/contact…`, beta docs
-//! <https://docs.sb.aws.karia.com.au/docs/beta/>), as described in `reference/providers.md` §2
+//! <https://docs.sb.aws.karia.com.au/docs/beta/>), as described in `reference/docs/providers/karia.md
 //! and the seed guide "Creating your first contact".
 //!
 //! Quirks that shape this module:
 //! - auth: the reference says `x-api-key`, the guide says Bearer; both headers are sent with
-//!   the same key (§2.2);
+//!   the same key (docs/providers/karia.md);
 //! - bodies may come wrapped in `{"response": …}` (guide) or bare (reference): both are read on
-//!   every call (§2.6);
+//!   every call (docs/providers/karia.md);
 //! - a create is several calls: the contact with its contact methods, then one call per
-//!   address (§2.5, §5); a failed address call leaves the contact in place and is reported as
+//!   address (docs/providers/karia.md); a failed address call leaves the contact in place and is reported as
 //!   a failed step;
-//! - addresses are written with `postcode` and read back as `postCode` (§2.5);
+//! - addresses are written with `postcode` and read back as `postCode` (docs/providers/karia.md);
 //! - ids are numbers in the reference and strings in the guide: treated as opaque strings
-//!   (§2.4);
+//!   (docs/providers/karia.md);
 //! - a 403 on the organisation/workspace path most likely means wrong settings, not a bad key
-//!   (§2.7);
-//! - **list, update and delete are not documented** (§2.8): they are inferred, live together in
+//!   (docs/providers/karia.md);
+//! - **list, update and delete are not documented** (docs/providers/karia.md): they are inferred, live together in
 //!   the "Inferred" section of `client.rs`, and each can be switched off per deployment with
 //!   [`KariaConfig`].
 

@@ -1,7 +1,7 @@
-//! `KariaSettings` from a credential's `settings` (CONTRACT §4): `organisationId` and
+//! `KariaSettings` from a credential's `settings` (docs/operations.md): `organisationId` and
 //! `workspaceId` (both required, opaque ids) and `baseUrl` (optional, default the only
-//! published host, providers.md §2.2). Also [`KariaConfig`], the per-deployment switches for
-//! the operations Karia does not document (§2.8).
+//! published host, docs/providers/karia.md). Also [`KariaConfig`], the per-deployment switches for
+//! the operations Karia does not document (docs/providers/karia.md).
 
 use gateway_core::FieldError;
 use serde::{Deserialize, Serialize};
@@ -13,10 +13,10 @@ use crate::providers::{base_url_setting, settings_pointer, unknown_settings};
 
 const KEYS: [&str; 3] = ["organisationId", "workspaceId", "baseUrl"];
 /// Longest id accepted. Karia ids are int32 in the reference and short strings in the guide
-/// (§2.4); anything longer is a paste error.
+/// (docs/providers/karia.md); anything longer is a paste error.
 pub(super) const ID_MAX_CHARS: usize = 64;
 
-/// Which of Karia's undocumented contact operations (providers.md §2.8) this deployment
+/// Which of Karia's undocumented contact operations (docs/providers/karia.md) this deployment
 /// offers. All on by default; switch one off (`[adapters.karia] delete = false`) when the real
 /// Karia API turns out to differ from the inferred endpoint: the operation then answers 501
 /// and the published declaration says it is unavailable.

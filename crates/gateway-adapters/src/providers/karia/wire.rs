@@ -1,11 +1,11 @@
-//! Karia's JSON, 1:1 (providers.md §2.3–§2.8, pinned to `fixtures/karia/`). No logic. Reads
+//! Karia's JSON, 1:1 (docs/providers/karia.md, pinned to `fixtures/karia/`). No logic. Reads
 //! are unwrapped from `{"response": …}` (or taken bare) by the client before they reach these
-//! types (§2.6).
+//! types (docs/providers/karia.md).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
-/// An id: an int32 in the reference, a string such as `contact_123` in the guide (§2.4).
+/// An id: an int32 in the reference, a string such as `contact_123` in the guide (docs/providers/karia.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub(super) enum Id {
@@ -23,7 +23,7 @@ impl Id {
     }
 }
 
-/// A contact as get, create, update, delete and list answer it (§2.4). The fields the common
+/// A contact as get, create, update, delete and list answer it (docs/providers/karia.md). The fields the common
 /// model maps are typed; `other` keeps every other key as sent (numbers stay numbers).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -47,7 +47,7 @@ pub(super) struct Contact {
     pub(super) other: Map<String, Value>,
 }
 
-/// `{id, type, value, contactId}` (§2.4); `type` is `email` or `phone` in the seed.
+/// `{id, type, value, contactId}` (docs/providers/karia.md); `type` is `email` or `phone` in the seed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ContactMethod {
@@ -63,7 +63,7 @@ pub(super) struct ContactMethod {
     pub(super) other: Map<String, Value>,
 }
 
-/// An address as read (§2.4): `postCode` on read, `postcode` accepted too (§2.5).
+/// An address as read (docs/providers/karia.md): `postCode` on read, `postcode` accepted too (docs/providers/karia.md).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Address {
@@ -99,7 +99,7 @@ pub(super) struct Address {
     pub(super) other: Map<String, Value>,
 }
 
-/// `POST /organisation/{o}/workspace/{w}/contact` (§2.5, seed): names, contact methods and the
+/// `POST /organisation/{o}/workspace/{w}/contact` (docs/providers/karia.md, seed): names, contact methods and the
 /// writable scalars (flattened into `fields`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -114,7 +114,7 @@ pub(super) struct CreateContact {
     pub(super) fields: Map<String, Value>,
 }
 
-/// `POST …/contact/{id}/method` body and a `contactMethods` item of the create body (§2.5).
+/// `POST …/contact/{id}/method` body and a `contactMethods` item of the create body (docs/providers/karia.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct NewMethod {
     pub(super) value: String,
@@ -122,7 +122,7 @@ pub(super) struct NewMethod {
     pub(super) kind: String,
 }
 
-/// `POST …/contact/{id}/address` (§2.5, seed): note `postcode`, not the read model's
+/// `POST …/contact/{id}/address` (docs/providers/karia.md, seed): note `postcode`, not the read model's
 /// `postCode`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -149,20 +149,20 @@ pub(super) struct NewAddress {
     pub(super) country: Option<String>,
 }
 
-/// `PATCH …/contact/{id}` (inferred, §2.8): the scalar fields to change; `null` clears.
+/// `PATCH …/contact/{id}` (inferred, docs/providers/karia.md): the scalar fields to change; `null` clears.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct PatchContact {
     #[serde(flatten)]
     pub(super) fields: Map<String, Value>,
 }
 
-/// `GET …/contact?limit=&offset=` (inferred, §2.8): `{"contacts": […]}` inside the envelope.
+/// `GET …/contact?limit=&offset=` (inferred, docs/providers/karia.md): `{"contacts": […]}` inside the envelope.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub(super) struct ContactList {
     pub(super) contacts: Vec<Contact>,
 }
 
-/// `GET /organisation/{o}/workspace` (§2.3, seed).
+/// `GET /organisation/{o}/workspace` (docs/providers/karia.md, seed).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub(super) struct WorkspaceList {
     pub(super) workspaces: Vec<Workspace>,
@@ -176,7 +176,7 @@ pub(super) struct Workspace {
     pub(super) name: Option<String>,
 }
 
-/// `{code, message, issues[]}` (§2.7); issues are zod issues `{code, message, path}`
+/// `{code, message, issues[]}` (docs/providers/karia.md); issues are zod issues `{code, message, path}`
 /// (inferred).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub(super) struct ErrorBody {
